@@ -1,0 +1,36 @@
+"""Inference backends behind one :class:`~eo_edge.backends.base.Runner` interface
+(the Polygraphy pattern): ONNX Runtime on x86 and in CI, TensorRT on Jetson-class boards.
+
+Backends are looked up by name with :func:`get_backend`; heavy runtimes (tensorrt, pycuda)
+are imported lazily inside the backend module, so a machine without them can still use
+everything else.
+"""
+
+from __future__ import annotations
+
+from .base import Backend, Runner
+
+BACKENDS = ("onnxruntime", "tensorrt")
+
+
+def get_backend(name: str) -> Backend:
+    """Return the backend object for ``name`` ("onnxruntime" or "tensorrt").
+
+    Raises:
+        EOEdgeError: unknown backend name.
+        BackendUnavailable: the backend's runtime is not installed here (one-line message).
+    """
+    from ..errors import EOEdgeError
+
+    if name == "onnxruntime":
+        from .onnxruntime import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend()
+    if name == "tensorrt":
+        from .tensorrt import TensorRTBackend
+
+        return TensorRTBackend()
+    raise EOEdgeError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+
+
+__all__ = ["BACKENDS", "Backend", "Runner", "get_backend"]

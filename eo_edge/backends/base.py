@@ -1,0 +1,84 @@
+"""The backend interface shared by ONNX Runtime and TensorRT.
+
+A :class:`Backend` turns a (precision-carrying) ONNX file into a deployable artifact
+(``build``) and opens an artifact for inference (``load`` -> :class:`Runner`).
+Precision lives in the ONNX file: FP32, FP16 (an FP16 ONNX with FP32 graph I/O) or INT8
+(an explicitly quantized QDQ ONNX). See ``eo_edge.compile``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class Runner(ABC):
+    """An opened artifact ready for inference.
+
+    Attributes:
+        backend: backend name, e.g. ``"onnxruntime"``.
+        path: the artifact's path.
+        metadata: the eo-edge model config read from the artifact (class names, mean/std,
+            input size, precision, ...), as a ``dict[str, Any]``.
+    """
+
+    backend: str = "?"
+
+    def __init__(self, path: Path, metadata: dict[str, Any]):
+        self.path = Path(path)
+        self.metadata = metadata
+
+    @abstractmethod
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        """Run the model.
+
+        Args:
+            x: preprocessed images, float32, shape (N, 3, H, W), normalised with the
+               model's mean/std (see ``eo_edge.data.transforms.preprocess``).
+
+        Returns:
+            logits, float32, shape (N, num_classes).
+        """
+
+    def timing(self) -> dict[str, float] | None:
+        """Device-side timing of the last :meth:`infer` call in ms (``{"gpu_ms": ...}``), if
+        the backend measures it (TensorRT: CUDA events); ``None`` otherwise."""
+        return None
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release runtime resources."""
+
+    def __enter__(self) -> "Runner":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Backend(ABC):
+    """A compile/runtime backend."""
+
+    name: str = "?"
+
+    @abstractmethod
+    def available(self) -> tuple[bool, str]:
+        """``(True, version)`` if usable here, else ``(False, one-line reason)``."""
+
+    @abstractmethod
+    def build(self, onnx_path: Path, out_path: Path, **options: Any) -> dict[str, Any]:
+        """Build a deployable artifact from a precision-carrying ONNX file.
+
+        Returns a JSON-able record of what was built (versions, options, seconds).
+        Raises ``BackendUnavailable`` when the runtime is missing.
+        """
+
+    @abstractmethod
+    def load(self, path: Path, threads: int | None = None) -> Runner:
+        """Open an artifact made by :meth:`build` (or a plain ONNX file) for inference."""
+
+    def versions(self) -> dict[str, str]:
+        """Runtime versions, for the benchmark's host record."""
+        return {}

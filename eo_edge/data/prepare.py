@@ -1,0 +1,323 @@
+"""Read EuroSAT (or any folder of class sub-folders), decode every image once, cache it.
+
+``prepare`` accepts the official archive (``EuroSAT.zip``, layout ``2750/<Class>/*.jpg``)
+or an extracted folder of class sub-folders. Each image is decoded with Pillow to 64x64
+RGB uint8 (other sizes/modes are converted, and the report says so); unreadable files are
+listed and skipped, never fatal. The result is cached as ``images.npy`` (N, 64, 64, 3)
+uint8 + ``labels.npy`` (N,) int64 + ``manifest.json``, so training never re-decodes JPEGs.
+
+Dataset: Helber et al., "EuroSAT: A Novel Dataset and Deep Learning Benchmark for Land
+Use and Land Cover Classification", IEEE JSTARS 2019 (MIT licence).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import posixpath
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import EOEdgeError
+from ..fileio import atomic_path, sha256_file, write_json
+
+IMAGE_SIZE = 64
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
+#: sha256 of the official EuroSAT RGB archive (the copy in ../shared/data).
+KNOWN_SHA256 = {"EuroSAT.zip": "be037fefc54d0eeefb5079788835202f4031a612d2caa23224142455931ba40a"}
+EUROSAT_CLASSES = (
+    "AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial",
+    "Pasture", "PermanentCrop", "Residential", "River", "SeaLake",
+)
+
+
+@dataclass
+class PreparedData:
+    """A decoded dataset held in memory.
+
+    Attributes:
+        images: uint8 array (N, 64, 64, 3), RGB, HWC.
+        labels: int64 array (N,), index into ``class_names``.
+        names: relative paths ``<Class>/<file>`` (N,), the keys of the committed split.
+        class_names: class names in label order (alphabetical, as torchvision ImageFolder).
+        root: the cache folder the arrays came from (None for in-memory data).
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    names: list[str]
+    class_names: list[str]
+    root: Path | None = None
+    manifest: dict = field(default_factory=dict)
+
+    def subset(self, idx: np.ndarray) -> "PreparedData":
+        """Return the rows ``idx`` (int array) as a new :class:`PreparedData`."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return PreparedData(self.images[idx], self.labels[idx], [self.names[i] for i in idx],
+                            self.class_names, self.root, self.manifest)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def natural_key(s: str) -> list:
+    """Sort key that orders ``Forest_2.jpg`` before ``Forest_10.jpg``."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
+
+
+def safe_member_path(name: str, root: Path) -> Path | None:
+    """Where archive member ``name`` would be extracted under ``root``, or None if unsafe.
+
+    An entry that is absolute, has a drive, or climbs out with ``..`` (zip-slip) would land
+    outside ``root`` and is refused (returns None).
+    """
+    norm = posixpath.normpath(name.replace("\\", "/"))
+    if norm.startswith("/") or norm.startswith("..") or re.match(r"^[A-Za-z]:", norm):
+        return None
+    target = (root / norm).resolve()
+    try:
+        target.relative_to(root.resolve())
+    except ValueError:
+        return None
+    return target
+
+
+def decode_image(data: bytes) -> tuple[np.ndarray, str | None]:
+    """Decode one image file's bytes to a (64, 64, 3) uint8 RGB array.
+
+    Returns:
+        ``(array, note)``: ``note`` says what was converted (mode, size), else None.
+
+    Raises:
+        ValueError: the bytes are not a readable image (truncated, corrupt, not an image).
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            notes = []
+            if im.mode != "RGB":
+                notes.append(f"mode {im.mode}->RGB")
+                if im.mode in ("RGBA", "LA", "P"):
+                    im = im.convert("RGBA")
+                    bg = Image.new("RGBA", im.size, (0, 0, 0, 255))
+                    im = Image.alpha_composite(bg, im)
+                im = im.convert("RGB")
+            if im.size != (IMAGE_SIZE, IMAGE_SIZE):
+                notes.append(f"size {im.size[0]}x{im.size[1]}->{IMAGE_SIZE}x{IMAGE_SIZE}")
+                im = im.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+            arr = np.asarray(im, dtype=np.uint8).copy()
+    except Exception as e:  # Pillow raises many types for bad files
+        raise ValueError(f"{type(e).__name__}: {e}") from None
+    return arr, ("; ".join(notes) or None)
+
+
+def _iter_archive(path: Path, issues: list[str]) -> Iterator[tuple[str, str, bytes]]:
+    """Yield ``(class_name, rel_name, bytes)`` from a zip archive, refusing unsafe entries."""
+    root = Path("/__eo_edge_extract_root__")
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise EOEdgeError(f"cannot read archive {path}: {e}") from None
+    with zf:
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            if safe_member_path(info.filename, root) is None:
+                issues.append(f"refused archive entry outside the target folder: {info.filename}")
+                continue
+            parts = posixpath.normpath(info.filename).split("/")
+            if len(parts) < 2 or Path(parts[-1]).suffix.lower() not in IMAGE_EXTS:
+                continue
+            cls, fname = parts[-2], parts[-1]
+            try:
+                data = zf.read(info)
+            except Exception as e:  # CRC errors, truncated archive
+                issues.append(f"unreadable archive entry {info.filename}: {e}")
+                continue
+            yield cls, f"{cls}/{fname}", data
+
+
+def _iter_folder(path: Path, issues: list[str]) -> Iterator[tuple[str, str, bytes]]:
+    """Yield ``(class_name, rel_name, bytes)`` from a folder of class sub-folders.
+
+    Accepts ``path/<Class>/*.jpg`` or the archive's ``path/2750/<Class>/*.jpg``.
+    """
+    if (path / "2750").is_dir():
+        path = path / "2750"
+    for cdir in sorted((d for d in path.iterdir() if d.is_dir()), key=lambda d: d.name):
+        files = sorted((f for f in cdir.iterdir() if f.suffix.lower() in IMAGE_EXTS), key=lambda f: natural_key(f.name))
+        if not files:
+            issues.append(f"empty class folder skipped: {cdir.name}")
+            continue
+        for f in files:
+            try:
+                data = f.read_bytes()
+            except OSError as e:
+                issues.append(f"unreadable file {cdir.name}/{f.name}: {e}")
+                continue
+            yield cdir.name, f"{cdir.name}/{f.name}", data
+
+
+def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: str | None = None,
+            progress: bool = True) -> dict:
+    """Decode a EuroSAT-style dataset and cache it as uint8 arrays.
+
+    Args:
+        source: ``EuroSAT.zip`` (official layout) or a folder of class sub-folders.
+        cache_dir: where ``images.npy``, ``labels.npy`` and ``manifest.json`` are written
+            (atomically: an earlier cache is replaced only when the new one is complete).
+        sha256: expected sha256 of an archive; defaults to the known one for
+            ``EuroSAT.zip`` (or the ``<archive>.sha256`` file beside it).
+        progress: show a rich progress bar.
+
+    Returns:
+        The manifest dict: ``n_images``, ``class_names``, ``counts``, ``skipped`` (list of
+        ``"name: reason"``), ``converted`` (list), ``warnings``, ``source``, ``source_sha256``.
+
+    Raises:
+        EOEdgeError: missing source, checksum mismatch, no readable image at all.
+    """
+    src = Path(source)
+    if not src.exists():
+        raise EOEdgeError(f"data source not found: {src}")
+    issues: list[str] = []
+    src_sha = None
+    if src.is_file():
+        expected = sha256 or _sha_beside(src) or KNOWN_SHA256.get(src.name)
+        src_sha = sha256_file(src)
+        if expected and expected.lower() != src_sha:
+            raise EOEdgeError(f"sha256 mismatch for {src}: expected {expected}, got {src_sha}")
+        it = _iter_archive(src, issues)
+        total = _count_archive(src)
+    elif src.is_dir():
+        it = _iter_folder(src, issues)
+        total = None
+    else:
+        raise EOEdgeError(f"data source is neither a file nor a folder: {src}")
+
+    images, classes, names, converted, skipped = [], [], [], [], []
+    from rich.progress import Progress
+
+    with Progress(disable=not progress, transient=True) as prog:
+        task = prog.add_task("decoding images", total=total)
+        for cls, rel, data in it:
+            try:
+                arr, note = decode_image(data)
+            except ValueError as e:
+                skipped.append(f"{rel}: {e}")
+            else:
+                if note:
+                    converted.append(f"{rel}: {note}")
+                images.append(arr)
+                classes.append(cls)
+                names.append(rel)
+            prog.advance(task)
+    if not images:
+        raise EOEdgeError(f"no readable image found in {src}")
+    class_names = sorted(set(classes))
+    cidx = {c: i for i, c in enumerate(class_names)}
+    order = sorted(range(len(names)), key=lambda i: (classes[i], natural_key(names[i])))
+    img_arr = np.stack([images[i] for i in order])
+    lab_arr = np.array([cidx[classes[i]] for i in order], dtype=np.int64)
+    names = [names[i] for i in order]
+
+    out = Path(cache_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "format": "eo-edge-data/1",
+        "source": str(src.resolve()),
+        "source_sha256": src_sha,
+        "n_images": int(len(lab_arr)),
+        "image_shape": [IMAGE_SIZE, IMAGE_SIZE, 3],
+        "class_names": class_names,
+        "counts": {c: int((lab_arr == i).sum()) for i, c in enumerate(class_names)},
+        "skipped": skipped,
+        "converted": converted,
+        "warnings": issues,
+        "names": names,
+    }
+    with atomic_path(out / "images.npy", suffix=".npy") as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, img_arr)
+    with atomic_path(out / "labels.npy", suffix=".npy") as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, lab_arr)
+    write_json(out / "manifest.json", manifest)  # written last: marks the cache complete
+    return manifest
+
+
+def _sha_beside(p: Path) -> str | None:
+    side = p.with_name(p.name + ".sha256")
+    if side.is_file():
+        tok = side.read_text().split()
+        return tok[0] if tok else None
+    return None
+
+
+def _count_archive(p: Path) -> int | None:
+    try:
+        with zipfile.ZipFile(p) as zf:
+            return sum(1 for i in zf.infolist() if not i.is_dir() and Path(i.filename).suffix.lower() in IMAGE_EXTS)
+    except Exception:
+        return None
+
+
+def load_prepared(cache_dir: str | os.PathLike, mmap: bool = False) -> PreparedData:
+    """Load a cache written by :func:`prepare`.
+
+    Raises:
+        EOEdgeError: the folder holds no complete prepared cache.
+    """
+    d = Path(cache_dir)
+    mf = d / "manifest.json"
+    if not mf.is_file():
+        raise EOEdgeError(f"no prepared dataset in {d}: run `eo-edge data prepare --source EuroSAT.zip` first")
+    manifest = json.loads(mf.read_text())
+    images = np.load(d / "images.npy", mmap_mode="r" if mmap else None)
+    labels = np.load(d / "labels.npy")
+    return PreparedData(images, labels, list(manifest["names"]), list(manifest["class_names"]), d, manifest)
+
+
+def load_image_folder(path: str | os.PathLike, class_names: list[str] | None = None) -> tuple[PreparedData, list[str]]:
+    """Decode a small folder of images in memory (no cache).
+
+    Either class sub-folders (labels from folder names, ordered as ``class_names`` when
+    given) or a flat folder (labels from a ``<Class>_...`` file-name prefix when it
+    matches a class name, else -1).
+
+    Returns:
+        ``(data, skipped)``: the decoded images and a list of ``"name: reason"`` skipped.
+
+    Raises:
+        EOEdgeError: the folder does not exist or holds no readable image.
+    """
+    p = Path(path)
+    if not p.is_dir():
+        raise EOEdgeError(f"image folder not found: {p}")
+    files = sorted((f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS),
+                   key=lambda f: natural_key(str(f.relative_to(p))))
+    images, labels, names, skipped = [], [], [], []
+    subdirs = sorted({f.parent.name for f in files if f.parent != p})
+    classes = list(class_names) if class_names else (subdirs or list(EUROSAT_CLASSES))
+    for f in files:
+        rel = str(f.relative_to(p))
+        try:
+            arr, _ = decode_image(f.read_bytes())
+        except (ValueError, OSError) as e:
+            skipped.append(f"{rel}: {e}")
+            continue
+        cls = f.parent.name if f.parent != p else f.name.split("_")[0]
+        images.append(arr)
+        labels.append(classes.index(cls) if cls in classes else -1)
+        names.append(rel)
+    if not images:
+        raise EOEdgeError(f"no readable image in {p}")
+    return PreparedData(np.stack(images), np.array(labels, dtype=np.int64), names, classes, None), skipped

@@ -1,0 +1,73 @@
+"""Evaluate any model runtime on a split of the prepared data, with deterministic preprocessing.
+
+One function serves PyTorch modules, ONNX Runtime sessions and TensorRT engines: each is
+wrapped as ``fn(x: float32 (N, 3, S, S)) -> logits float32 (N, C)``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .data.prepare import PreparedData
+from .data.transforms import preprocess
+from .metrics import classification_report
+
+LogitFn = Callable[[np.ndarray], np.ndarray]
+
+
+def predict_logits(fn: LogitFn, data: PreparedData, input_size: int, mean: Sequence[float], std: Sequence[float],
+                   batch_size: int = 256, progress: bool = True, desc: str = "evaluating") -> np.ndarray:
+    """Logits of ``fn`` for every image of ``data``.
+
+    Returns:
+        float32 (N, C) logits, in ``data`` order.
+    """
+    from rich.progress import Progress
+
+    out = []
+    n = len(data)
+    with Progress(disable=not progress, transient=True) as prog:
+        task = prog.add_task(desc, total=n)
+        for s in range(0, n, batch_size):
+            x = preprocess(np.asarray(data.images[s:s + batch_size]), input_size, mean, std)
+            out.append(np.asarray(fn(x), dtype=np.float32))
+            prog.advance(task, len(x))
+    return np.concatenate(out) if out else np.zeros((0, len(data.class_names)), np.float32)
+
+
+def torch_logit_fn(model, device: str = "cpu") -> LogitFn:
+    """Wrap a ``torch.nn.Module`` (put in eval mode) as a NumPy logit function."""
+    import torch
+
+    model.eval().to(device)
+
+    def fn(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            t = torch.from_numpy(x).to(device).contiguous(memory_format=torch.channels_last)
+            return model(t).float().cpu().numpy()
+
+    return fn
+
+
+def evaluate(fn: LogitFn, data: PreparedData, input_size: int, mean: Sequence[float], std: Sequence[float],
+             model_class_names: Sequence[str] | None = None, batch_size: int = 256, progress: bool = True) -> dict:
+    """Top-1, macro precision/recall/F1, per-class accuracy and confusion of ``fn`` on ``data``.
+
+    Labels of ``data`` are mapped to the model's class order by name.
+
+    Raises:
+        EOEdgeError: the data holds classes the model does not know.
+    """
+    from .errors import EOEdgeError
+
+    names = list(model_class_names or data.class_names)
+    missing = [c for c in data.class_names if c not in names]
+    if missing:
+        raise EOEdgeError(f"data classes unknown to the model: {', '.join(missing)}")
+    remap = np.array([names.index(c) for c in data.class_names])
+    y = remap[data.labels]
+    logits = predict_logits(fn, data, input_size, mean, std, batch_size, progress)
+    rep = classification_report(y, logits.argmax(1), names)
+    return rep

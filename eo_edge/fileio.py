@@ -1,0 +1,98 @@
+"""Crash-safe file writing: write to a temporary file in the target folder, then rename.
+
+An artifact already on disk is never left half-written: either the old file stays, or
+the new one replaces it whole (``os.replace`` is atomic on POSIX within one filesystem).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import EOEdgeError
+
+
+def check_out_dir(path: str | os.PathLike) -> Path:
+    """Return ``Path(path)`` after checking that its parent folder exists.
+
+    Raises:
+        EOEdgeError: the output folder does not exist.
+    """
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise EOEdgeError(f"output folder does not exist: {parent}")
+    return p
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``.
+
+    On any exception the temporary file is removed and ``path`` is untouched.
+
+    Raises:
+        EOEdgeError: the output folder does not exist, or the disk is full (ENOSPC).
+    """
+    target = check_out_dir(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent or ".")
+    os.close(fd)
+    tmp_p = Path(tmp)
+    try:
+        yield tmp_p
+        os.replace(tmp_p, target)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp_p.unlink()
+        if e.errno == 28:  # ENOSPC
+            raise EOEdgeError(f"disk full while writing {target}; the previous file (if any) is unchanged") from e
+        raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp_p.unlink()
+        raise
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Atomically write ``data`` to ``path``; returns the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Atomically write ``obj`` as indented JSON (UTF-8) to ``path``; returns the path."""
+    return write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n").encode())
+
+
+def _json_default(o: Any) -> Any:
+    try:
+        import numpy as np
+
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Return the hex sha256 of a file, read in ``chunk``-byte pieces."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()

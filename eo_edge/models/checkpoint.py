@@ -1,0 +1,139 @@
+"""Checkpoint save/load: ours (config inside) and bare state_dicts (the authors' files).
+
+An eo-edge checkpoint is a plain dict that ``torch.load(..., weights_only=True)`` can read:
+``{"format": "eo-edge-ckpt/1", "config": ModelConfig.to_dict(), "state_dict": ...,
+"meta": {...}}``. Bare state_dicts (ltdung/SnT-SENTRY's ``resnet8_dual.pth``) are
+recognised by their keys; what they lack (input size, mean/std) comes from a preset.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import EOEdgeError
+from ..fileio import atomic_path, sha256_file
+from .registry import PRESETS, ModelConfig, create_model, default_config
+
+FORMAT = "eo-edge-ckpt/1"
+
+
+def save_checkpoint(path: str | os.PathLike, model, cfg: ModelConfig, meta: dict[str, Any] | None = None,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Atomically save ``model``'s weights with its config.
+
+    Args:
+        path: output ``.pt`` file (its folder must exist).
+        model: the ``torch.nn.Module`` (weights saved on CPU).
+        cfg: its :class:`ModelConfig`.
+        meta: JSON-able provenance (command, epochs, metrics, ...).
+        extra: further entries (optimizer state for resume, ...), tensors allowed.
+
+    Raises:
+        EOEdgeError: output folder missing or disk full.
+    """
+    import torch
+
+    sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    obj = {"format": FORMAT, "config": cfg.to_dict(), "state_dict": sd, "meta": meta or {}}
+    if extra:
+        obj.update(extra)
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
+
+
+def untrained_batchnorms(state_dict: dict[str, Any]) -> list[str]:
+    """Names of BatchNorm layers whose running statistics were never updated.
+
+    A layer counts as untrained when ``num_batches_tracked == 0`` and its running mean is
+    all 0 and running variance all 1 (PyTorch's initial values).
+    """
+    bad = []
+    for k, v in state_dict.items():
+        if k.endswith("num_batches_tracked") and int(v) == 0:
+            base = k[: -len("num_batches_tracked")]
+            rm, rv = state_dict.get(base + "running_mean"), state_dict.get(base + "running_var")
+            if rm is not None and rv is not None and float(rm.abs().max()) == 0.0 and bool((rv == 1).all()):
+                bad.append(base.rstrip("."))
+    return bad
+
+
+def infer_arch(state_dict: dict[str, Any]) -> str | None:
+    """Guess the registry name of a bare ResNet8/ResNet16 state_dict from its keys."""
+    if "conv.weight" in state_dict and "fc.weight" in state_dict:
+        blocks = {k.split(".")[1] for k in state_dict if k.startswith("layer1.")}
+        return {1: "resnet8", 2: "resnet16"}.get(len(blocks))
+    return None
+
+
+def _torch_load(path: Path) -> Any:
+    import pickle
+    import zipfile
+
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise EOEdgeError(f"cannot read checkpoint {path}: {msg[:200]}") from None
+
+
+def load_checkpoint(path: str | os.PathLike, *, arch: str | None = None, preset: str | None = None,
+                    img_size: int | None = None, allow_untrained: bool = False):
+    """Load a checkpoint (ours or a bare state_dict) into a model on the CPU, in eval mode.
+
+    Args:
+        path: ``.pt``/``.pth`` file.
+        arch: registry name, for a bare state_dict whose architecture can't be inferred.
+        preset: for a bare state_dict: ``"sentry"`` (224 px, ImageNet mean/std; the default
+            for the authors' files) or ``"eurosat64"``.
+        img_size: overrides the input size (pixels).
+        allow_untrained: load even if BatchNorm statistics were never updated.
+
+    Returns:
+        ``(model, cfg, info)`` where ``info`` has ``meta``, ``sha256``, ``kind``
+        ("eo-edge" or "state_dict").
+
+    Raises:
+        EOEdgeError: file missing or unreadable; untrained BatchNorm statistics; weights that
+            do not match the architecture.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise EOEdgeError(f"checkpoint not found: {p}")
+    obj = _torch_load(p)
+    if not isinstance(obj, dict):
+        raise EOEdgeError(f"{p} is not a checkpoint (a {type(obj).__name__}, expected a dict of tensors)")
+    if obj.get("format") == FORMAT:
+        cfg = ModelConfig.from_dict(obj["config"])
+        if img_size:
+            cfg = cfg.with_(input_size=int(img_size))
+        sd, meta, kind = obj["state_dict"], obj.get("meta", {}), "eo-edge"
+    else:
+        sd = obj.get("state_dict", obj) if isinstance(obj.get("state_dict"), dict) else obj
+        name = arch or infer_arch(sd)
+        if name is None:
+            raise EOEdgeError(f"cannot tell the architecture of {p}; pass --arch (one of the registry names)")
+        pre = dict(PRESETS[preset or "sentry"]) if (preset or "sentry") in PRESETS else None
+        if pre is None:
+            raise EOEdgeError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+        if img_size:
+            pre["input_size"] = int(img_size)
+        cfg, meta, kind = default_config(name, **pre), {"preset": preset or "sentry"}, "state_dict"
+    bad = untrained_batchnorms(sd)
+    if bad and not allow_untrained:
+        raise EOEdgeError(
+            f"refusing {p.name}: it is not a trained model - {len(bad)} BatchNorm layers never updated their "
+            f"statistics (num_batches_tracked == 0, running mean 0 / var 1, e.g. {bad[0]})")
+    model, cfg = create_model(cfg)
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        first = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        detail = first[1] if len(first) > 1 else first[0]
+        raise EOEdgeError(f"weights in {p.name} do not match architecture {cfg.arch}: {detail[:200]}") from None
+    model.eval()
+    return model, cfg, {"meta": meta, "sha256": sha256_file(p), "kind": kind, "path": str(p)}

@@ -1,0 +1,138 @@
+"""Model registry with a per-model config (the timm pattern).
+
+Every model name maps to a builder and a default :class:`ModelConfig` (input size,
+mean/std, class names). The config is saved inside every eo-edge checkpoint and in every
+exported ONNX file's ``metadata_props``, so later steps need nothing else.
+
+Teachers and baselines come from timm (Wightman, "PyTorch Image Models"), always built with
+``pretrained=False``: nothing is downloaded from a hub.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable
+
+from ..data.prepare import EUROSAT_CLASSES
+from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from ..errors import EOEdgeError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What a model needs to be run correctly.
+
+    Attributes:
+        arch: registry name, e.g. ``"resnet8"``.
+        input_size: square input size in pixels (images are resized bilinearly to it).
+        mean, std: per-channel normalisation of [0, 1] RGB inputs.
+        class_names: output order of the logits.
+        role: ``"student"``, ``"teacher"`` or ``"baseline"``.
+    """
+
+    arch: str
+    input_size: int = 64
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    class_names: tuple[str, ...] = EUROSAT_CLASSES
+    role: str = "student"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (tuples as lists)."""
+        d = asdict(self)
+        d["mean"], d["std"], d["class_names"] = list(self.mean), list(self.std), list(self.class_names)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        """Inverse of :meth:`to_dict`; unknown keys are ignored."""
+        return cls(arch=d["arch"], input_size=int(d.get("input_size", 64)),
+                   mean=tuple(float(v) for v in d.get("mean", IMAGENET_MEAN)),
+                   std=tuple(float(v) for v in d.get("std", IMAGENET_STD)),
+                   class_names=tuple(d.get("class_names", EUROSAT_CLASSES)), role=d.get("role", "student"),
+                   extra=dict(d.get("extra", {})))
+
+    def with_(self, **kw: Any) -> "ModelConfig":
+        """A copy with some fields replaced."""
+        return replace(self, **kw)
+
+
+def _resnet(blocks: int) -> Callable[..., Any]:
+    def build(cfg: ModelConfig):
+        from .resnet import ResNetCifar
+
+        return ResNetCifar(blocks, cfg.num_classes)
+
+    return build
+
+
+def _timm(name: str, **kw: Any) -> Callable[..., Any]:
+    def build(cfg: ModelConfig):
+        try:
+            import timm
+        except ImportError as e:  # pragma: no cover - timm is a training dependency
+            raise EOEdgeError(f"model {cfg.arch} needs timm: pip install 'eo-edge[train]' ({e})") from None
+        extra = dict(kw)
+        if name.startswith("efficientvit_m"):
+            extra["img_size"] = cfg.input_size
+        return timm.create_model(name, pretrained=False, num_classes=cfg.num_classes, **extra)
+
+    return build
+
+
+#: name -> (builder, default config)
+REGISTRY: dict[str, tuple[Callable[[ModelConfig], Any], ModelConfig]] = {
+    "resnet8": (_resnet(1), ModelConfig("resnet8", role="student")),
+    "resnet16": (_resnet(2), ModelConfig("resnet16", role="student")),
+    "efficientvit_m2": (_timm("efficientvit_m2"), ModelConfig("efficientvit_m2", role="teacher")),
+    "mobilevitv2_100": (_timm("mobilevitv2_100"), ModelConfig("mobilevitv2_100", role="teacher")),
+    "mobilevit_xxs": (_timm("mobilevit_xxs"), ModelConfig("mobilevit_xxs", role="baseline")),
+    "mobilevit_s": (_timm("mobilevit_s"), ModelConfig("mobilevit_s", role="baseline")),
+}
+
+#: Presets for bare state_dicts that carry no config.
+PRESETS: dict[str, dict[str, Any]] = {
+    # The authors' released files: 224 px (64 px chips resized up), ImageNet mean/std,
+    # alphabetical (ImageFolder) class order.
+    "sentry": {"input_size": 224, "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "class_names": EUROSAT_CLASSES},
+    "eurosat64": {"input_size": 64, "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "class_names": EUROSAT_CLASSES},
+}
+
+
+def list_models() -> list[str]:
+    """Registered model names."""
+    return list(REGISTRY)
+
+
+def default_config(arch: str, **overrides: Any) -> ModelConfig:
+    """The default :class:`ModelConfig` of ``arch`` with ``overrides`` applied.
+
+    Raises:
+        EOEdgeError: unknown architecture.
+    """
+    if arch not in REGISTRY:
+        raise EOEdgeError(f"unknown model {arch!r}; known: {', '.join(REGISTRY)}")
+    cfg = REGISTRY[arch][1]
+    overrides = {k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if v is not None}
+    return cfg.with_(**overrides) if overrides else cfg
+
+
+def create_model(arch_or_cfg: str | ModelConfig, **overrides: Any):
+    """Build an untrained ``torch.nn.Module`` for a registered model.
+
+    Returns:
+        ``(model, cfg)``. The model maps float32 (N, 3, S, S) to logits (N, num_classes),
+        S = ``cfg.input_size``.
+
+    Raises:
+        EOEdgeError: unknown architecture.
+    """
+    cfg = arch_or_cfg if isinstance(arch_or_cfg, ModelConfig) else default_config(arch_or_cfg, **overrides)
+    if cfg.arch not in REGISTRY:
+        raise EOEdgeError(f"unknown model {cfg.arch!r}; known: {', '.join(REGISTRY)}")
+    return REGISTRY[cfg.arch][0](cfg), cfg

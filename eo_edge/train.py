@@ -1,0 +1,289 @@
+"""Supervised training and knowledge distillation of EuroSAT classifiers.
+
+Recipe: cross-entropy (or :class:`eo_edge.distill.DualTeacherKDLoss` when teachers are
+given), augmentation suited to overhead imagery (random horizontal/vertical flips and
+90-degree rotations: a satellite chip has no canonical "up"), AdamW with a per-step cosine
+schedule after a linear warm-up (Loshchilov & Hutter, ICLR 2019 / 2017), model selection
+on the validation split only (the test split is touched once, at the end), seeded and
+resumable from ``last.pt``. Runs on CUDA when present, else on the CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .data.prepare import PreparedData
+from .data.split import split_indices
+from .errors import EOEdgeError
+from .fileio import write_json
+from .models.registry import ModelConfig, create_model
+
+
+@dataclass
+class TrainOptions:
+    """Options of ``eo-edge train`` / ``eo-edge distill`` (units: epochs, images, learning rate)."""
+
+    arch: str = "resnet8"
+    img_size: int = 64
+    epochs: int = 15
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    limit_train: int | None = None  # use only the first N training images (quick tests)
+    teachers: list[str] = field(default_factory=list)
+    weighting: str = "batch"
+    temperature: float = 5.0
+
+
+def pick_device(name: str = "auto") -> str:
+    """``"cuda"`` if ``name == "auto"`` and a GPU is visible, else ``name`` (``"cpu"``)."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise EOEdgeError("--device cuda asked for, but no CUDA GPU is visible")
+    return name
+
+
+def augment_batch(x, gen):
+    """Random flips and 90-degree rotations of a square batch, per image.
+
+    Args:
+        x: float tensor (N, C, S, S).
+        gen: ``torch.Generator`` (on the tensor's device) for reproducibility.
+
+    Returns:
+        tensor of the same shape and dtype.
+    """
+    import torch
+
+    n = x.shape[0]
+    r = torch.rand(n, 2, generator=gen, device=gen.device).to(x.device)
+    k = torch.randint(0, 4, (n,), generator=gen, device=gen.device).to(x.device)
+    x = torch.where((r[:, 0] < 0.5)[:, None, None, None], x.flip(3), x)
+    x = torch.where((r[:, 1] < 0.5)[:, None, None, None], x.flip(2), x)
+    out = x.clone()
+    for kk in (1, 2, 3):
+        m = k == kk
+        if m.any():
+            out[m] = torch.rot90(x[m], kk, dims=(2, 3))
+    return out
+
+
+def to_model_input(x_uint8_nhwc, cfg: ModelConfig, device: str, gen=None):
+    """uint8 (N, H, W, 3) tensor -> normalised float32 (N, 3, S, S) on ``device``, augmented if ``gen``.
+
+    Same arithmetic as :func:`eo_edge.data.transforms.preprocess` (bilinear,
+    ``align_corners=False``), so train and eval inputs match.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    x = x_uint8_nhwc.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+    if gen is not None:
+        x = augment_batch(x, gen)
+    if x.shape[-1] != cfg.input_size:
+        x = F.interpolate(x, size=(cfg.input_size, cfg.input_size), mode="bilinear", align_corners=False)
+    mean = torch.tensor(cfg.mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(cfg.std, device=device).view(1, 3, 1, 1)
+    return ((x - mean) / std).contiguous()
+
+
+def _lr_lambda(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
+    def f(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(1, warmup_steps)
+        t = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+    return f
+
+
+def host_description(device: str) -> str:
+    """One line naming the hardware a run used (CPU model and cores, or the GPU)."""
+    import os
+
+    import torch
+
+    if device.startswith("cuda"):
+        return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for ln in open("/proc/cpuinfo"):
+            if ln.startswith("model name"):
+                cpu = ln.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} threads of {os.cpu_count()} logical CPUs"
+
+
+def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool = True, progress: bool = True,
+          log: Callable[[str], None] = print, command: str = "", teacher_logits: Any = None) -> dict:
+    """Train (or distil into) a model and evaluate the best-on-validation weights on the test split.
+
+    Args:
+        opts: :class:`TrainOptions`.
+        data: the prepared dataset (all splits; the committed split is applied here).
+        out_dir: run folder; gets ``last.pt`` (resume state), ``best.pt`` (eo-edge checkpoint,
+            selected on validation top-1), ``history.json``, ``metrics.json`` and
+            ``confusion.png``.
+        resume: continue from ``out_dir/last.pt`` when present.
+        teacher_logits: for distillation, an object with ``.get(epoch, idx) -> list of float
+            tensors (B, C)``, one per teacher (see :mod:`eo_edge.distill_train`).
+
+    Returns:
+        The final metrics dict (``test`` classification report, ``best_val_top1``,
+        ``best_epoch``, ``wall_time_s``, ``host``...), also written to ``metrics.json``.
+
+    Raises:
+        EOEdgeError: bad options, no CUDA when asked for.
+    """
+    import torch
+    import torch.nn.functional as F
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .evaluate import evaluate, torch_logit_fn
+    from .metrics import plot_confusion
+    from .models.checkpoint import save_checkpoint
+
+    if opts.epochs < 1:
+        raise EOEdgeError("--epochs must be at least 1")
+    device = pick_device(opts.device)
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    torch.manual_seed(opts.seed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    model, cfg = create_model(opts.arch, input_size=opts.img_size, class_names=tuple(data.class_names))
+    model.to(device)
+    fmt = torch.channels_last  # ~1.6x faster convolutions on CPU (oneDNN), harmless on GPU
+    model.to(memory_format=fmt)
+    tr_idx = split_indices(data, "train")
+    if opts.limit_train:
+        tr_idx = np.random.default_rng(opts.seed).permutation(tr_idx)[: opts.limit_train]
+        tr_idx.sort()
+    va = data.subset(split_indices(data, "val"))
+    te = data.subset(split_indices(data, "test"))
+    x_train = torch.from_numpy(np.ascontiguousarray(data.images[tr_idx]))
+    y_train = torch.from_numpy(data.labels[tr_idx])
+    if device.startswith("cuda"):
+        x_train, y_train = x_train.to(device), y_train.to(device)
+
+    steps_per_epoch = max(1, len(tr_idx) // opts.batch_size)
+    total = steps_per_epoch * opts.epochs
+    optim = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(optim, _lr_lambda(total, int(opts.warmup_epochs * steps_per_epoch)))
+    kd = None
+    if opts.teachers:
+        from .distill import DualTeacherKDLoss
+
+        kd = DualTeacherKDLoss(temperature=opts.temperature, weighting=opts.weighting)
+
+    start_epoch, best, best_epoch, history, elapsed0 = 0, -1.0, -1, [], 0.0
+    last = out_dir / "last.pt"
+    if resume and last.is_file():
+        st = torch.load(last, map_location=device, weights_only=True)
+        if st.get("options", {}).get("arch") != opts.arch:
+            raise EOEdgeError(f"{last} belongs to a run of {st.get('options', {}).get('arch')}, not {opts.arch}; "
+                              "use another --out or --no-resume")
+        model.load_state_dict(st["state_dict"])
+        optim.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        start_epoch, best, best_epoch = int(st["epoch"]) + 1, float(st["best"]), int(st["best_epoch"])
+        history, elapsed0 = list(st["history"]), float(st.get("elapsed", 0.0))
+        log(f"resumed from {last} at epoch {start_epoch + 1}")
+
+    host = host_description(device)
+    t0 = time.perf_counter()
+    cols = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn()]
+    for epoch in range(start_epoch, opts.epochs):
+        model.train()
+        gen = torch.Generator(device="cpu").manual_seed(opts.seed * 100003 + epoch)
+        perm = torch.randperm(len(tr_idx), generator=gen)
+        run_loss, seen, conf_log = 0.0, 0, []
+        with Progress(*cols, disable=not progress, transient=True) as prog:
+            task = prog.add_task(f"epoch {epoch + 1}/{opts.epochs}", total=steps_per_epoch, info="")
+            for step in range(steps_per_epoch):
+                bidx = perm[step * opts.batch_size:(step + 1) * opts.batch_size]
+                x = to_model_input(x_train[bidx.to(x_train.device)], cfg, device, gen).contiguous(memory_format=fmt)
+                y = y_train[bidx.to(y_train.device)].to(device)
+                logits = model(x)
+                if kd is not None:
+                    t_logits = [t.to(device) for t in teacher_logits.get(epoch, tr_idx[bidx.numpy()], x)]
+                    loss = kd(logits, t_logits, y)
+                    conf_log.append((list(kd.last_confidences), list(kd.last_weights)))
+                else:
+                    loss = F.cross_entropy(logits, y, label_smoothing=opts.label_smoothing)
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                optim.step()
+                sched.step()
+                run_loss += float(loss.detach()) * len(y)
+                seen += len(y)
+                prog.update(task, advance=1, info=f"loss {run_loss / seen:.4f}")
+        val = evaluate(torch_logit_fn(model, device), va, cfg.input_size, cfg.mean, cfg.std, cfg.class_names,
+                       progress=progress)
+        model.train()
+        rec = {"epoch": epoch + 1, "train_loss": run_loss / max(1, seen), "val_top1": val["top1"],
+               "lr": sched.get_last_lr()[0], "elapsed_s": elapsed0 + time.perf_counter() - t0}
+        if conf_log:
+            c = np.array([c for c, _ in conf_log], dtype=np.float64)
+            w = np.array([w for _, w in conf_log], dtype=np.float64)
+            rec["teacher_confidence"] = c.mean(0).tolist()
+            rec["teacher_weight"] = w.mean(0).tolist()
+        history.append(rec)
+        extra_log = ""
+        if "teacher_confidence" in rec:
+            extra_log = (f"  teacher conf {', '.join(f'{v:.3f}' for v in rec['teacher_confidence'])}"
+                         f"  weights {', '.join(f'{v:.3f}' for v in rec['teacher_weight'])}")
+        log(f"epoch {epoch + 1}/{opts.epochs}  loss {rec['train_loss']:.4f}  val top-1 {val['top1']:.2f} %{extra_log}")
+        if val["top1"] > best:
+            best, best_epoch = val["top1"], epoch + 1
+            save_checkpoint(out_dir / "best.pt", model, cfg,
+                            meta={"epoch": epoch + 1, "val_top1": best, "options": asdict(opts), "command": command})
+        import torch as _t
+
+        st = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+              "optimizer": optim.state_dict(), "scheduler": sched.state_dict(), "epoch": epoch, "best": best,
+              "best_epoch": best_epoch, "history": history, "options": asdict(opts),
+              "elapsed": elapsed0 + time.perf_counter() - t0}
+        from .fileio import atomic_path
+
+        with atomic_path(last, suffix=".pt") as tmp:
+            _t.save(st, tmp)
+    wall = elapsed0 + time.perf_counter() - t0
+
+    from .models.checkpoint import load_checkpoint
+
+    best_model, best_cfg, _ = load_checkpoint(out_dir / "best.pt")
+    test = evaluate(torch_logit_fn(best_model, device), te, best_cfg.input_size, best_cfg.mean, best_cfg.std,
+                    best_cfg.class_names, progress=progress)
+    result = {"arch": opts.arch, "img_size": opts.img_size, "epochs": opts.epochs, "seed": opts.seed,
+              "best_epoch": best_epoch, "best_val_top1": best, "top1": test["top1"], "n_images": test["n_images"],
+              "test": test, "wall_time_s": wall, "host": host, "device": device, "options": asdict(opts),
+              "command": command, "split": "eo_edge/resources/eurosat_split.json",
+              "params": int(sum(p.numel() for p in best_model.parameters()))}
+    # store the final test metrics in best.pt's meta as well
+    save_checkpoint(out_dir / "best.pt", best_model, best_cfg,
+                    meta={"epoch": best_epoch, "val_top1": best, "test_top1": test["top1"], "options": asdict(opts),
+                          "command": command, "wall_time_s": wall, "host": host})
+    write_json(out_dir / "history.json", history)
+    write_json(out_dir / "metrics.json", result)
+    plot_confusion(test, out_dir / "confusion.png", f"{opts.arch} @ {opts.img_size} px: test top-1 {test['top1']:.2f} %")
+    return result
