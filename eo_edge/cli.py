@@ -168,6 +168,71 @@ def train(
         write_json(json_out, res)
 
 
+@app.command()
+def distill(
+    student: str = typer.Option("resnet8", "--student", help="Student architecture: resnet8 or resnet16 (any registry name works)."),
+    teacher: List[Path] = typer.Option(..., "--teacher", help="Teacher checkpoint; repeat for several (the paper: EfficientViT-M2 and MobileViTV2)."),
+    weighting: str = typer.Option("batch", "--weighting", help="batch (the paper's per-batch confidence rule), sample (per image) or static (0.5/0.5)."),
+    temperature: float = typer.Option(5.0, "--temperature", help="Softmax temperature T of the KD terms."),
+    data: Optional[Path] = typer.Option(None, "--data", help="EuroSAT.zip, a folder of class sub-folders, or a prepared cache folder."),
+    img_size: int = typer.Option(64, "--img-size", help="Student input size in pixels."),
+    epochs: int = typer.Option(15, "--epochs"),
+    batch_size: int = typer.Option(128, "--batch-size"),
+    lr: float = typer.Option(3e-3, "--lr"),
+    weight_decay: float = typer.Option(0.05, "--weight-decay"),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    threads: Optional[int] = typer.Option(None, "--threads"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Run folder (default HOME/runs/kd-<student>-<weighting>-s<seed>)."),
+    resume: bool = typer.Option(True, "--resume/--no-resume"),
+    limit_train: Optional[int] = typer.Option(None, "--limit-train", help="Use only N training images (smoke tests)."),
+    home: Optional[Path] = HomeOpt,
+    json_out: Optional[Path] = JsonOpt,
+    quiet: bool = QuietOpt,
+):
+    """Distil frozen teachers into a student with confidence-based dynamic weighting (Le et al., arXiv 2411.00209).
+
+    The teachers' logits on all 8 flip/rotation views of every training image are computed
+    once and cached (exact: augmentation is that finite group), so an epoch costs about one
+    student epoch. Per epoch the log shows the teachers' mean confidences and the weights used.
+
+    Example: eo-edge distill --student resnet8 --teacher models/efficientvit_m2_eurosat64.pt --teacher models/mobilevitv2_100_eurosat64.pt --epochs 30
+    """
+    import numpy as np
+
+    from .data.split import split_indices
+    from .distill_train import build_teacher_cache
+    from .fileio import write_json
+    from .home import home_dir
+    from .models.registry import default_config
+    from .train import TrainOptions, pick_device, train as run_train
+
+    if weighting not in ("batch", "sample", "static"):
+        raise EOEdgeError(f"unknown --weighting {weighting!r}; choose batch, sample or static")
+    if temperature <= 0:
+        raise EOEdgeError("--temperature must be positive")
+    for t in teacher:
+        if not t.is_file():
+            raise EOEdgeError(f"teacher checkpoint not found: {t}")
+    default_config(student)
+    ds = resolve_data(data, home, not quiet)
+    opts = TrainOptions(arch=student, img_size=img_size, epochs=epochs, batch_size=batch_size, lr=lr,
+                        weight_decay=weight_decay, seed=seed, device=device, threads=threads, limit_train=limit_train,
+                        teachers=[str(t) for t in teacher], weighting=weighting, temperature=temperature)
+    tr = split_indices(ds, "train")
+    if limit_train:
+        tr = np.sort(np.random.default_rng(seed).permutation(tr)[:limit_train])
+    cache = build_teacher_cache(list(teacher), ds, tr, home_dir(home) / "teacher-cache", device=pick_device(device),
+                                progress=not quiet, log=_log)
+    run_dir = out_dir or home_dir(home) / "runs" / f"kd-{student}-{weighting}-s{seed}"
+    res = run_train(opts, ds, run_dir, resume=resume, progress=not quiet, log=_log, command=_command_line(),
+                    teacher_logits=cache)
+    _print_report(res["test"], f"{student} distilled ({weighting}) test split", res)
+    out.print(f"best checkpoint: {run_dir / 'best.pt'}  (epoch {res['best_epoch']}, val top-1 {res['best_val_top1']:.2f} %)")
+    if json_out:
+        write_json(json_out, res)
+
+
 def _print_report(rep: dict, title: str, extra: dict | None = None) -> None:
     from rich.table import Table
 
@@ -208,9 +273,9 @@ def eval_cmd(
 
     if not model_path.exists():
         raise EOEdgeError(f"model not found: {model_path}")
+    fn, cfg, info = open_model(model_path, arch=arch, preset=preset, img_size=img_size, backend=backend)
     ds = resolve_data(data, home, not quiet)
     sub = ds.subset(split_indices(ds, split))
-    fn, cfg, info = open_model(model_path, arch=arch, preset=preset, img_size=img_size, backend=backend)
     from .evaluate import evaluate
 
     rep = evaluate(fn, sub, cfg.input_size, cfg.mean, cfg.std, cfg.class_names, batch_size=batch_size, progress=not quiet)
@@ -219,6 +284,240 @@ def eval_cmd(
     _print_report(rep, f"{model_path.name} on {split}")
     if json_out:
         write_json(json_out, rep)
+
+
+def _parity_images(data: Optional[Path], home: Optional[Path], n: int, quiet: bool):
+    """Real test images for parity checks: the prepared test split if any, else the shipped subset."""
+    import numpy as np
+
+    from .data.split import split_indices
+
+    try:
+        ds = resolve_data(data, home, not quiet)
+        te = split_indices(ds, "test")
+        te = te if n <= 0 or n >= len(te) else np.sort(np.random.default_rng(0).choice(te, n, replace=False))
+        return np.asarray(ds.images[te]), f"test split ({len(te)} images)"
+    except EOEdgeError:
+        if data is not None:
+            raise
+        from .data.subsets import TEST_SUBSET_DIR, load_flat_images
+
+        imgs, _, _, _ = load_flat_images(TEST_SUBSET_DIR, None if n <= 0 else n)
+        return imgs, f"shipped test subset ({len(imgs)} images)"
+
+
+@app.command()
+def export(
+    ckpt: Path = typer.Argument(..., help="Checkpoint (.pt/.pth): ours or a bare state_dict."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output .onnx (default ./<checkpoint stem>.onnx)."),
+    img_size: Optional[int] = typer.Option(None, "--img-size", help="Input size in pixels (default: the checkpoint's)."),
+    opset: int = typer.Option(17, "--opset", help="ONNX opset (13..21)."),
+    dynamic_batch: bool = typer.Option(True, "--dynamic-batch/--static-batch", help="Symbolic batch dimension, or batch 1."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="For bare state_dicts: sentry (224 px) or eurosat64."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="Architecture of a bare state_dict."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset for the parity check (default: prepared EuroSAT, else the shipped test subset)."),
+    parity_images: int = typer.Option(512, "--parity-images", help="Real test images for the PyTorch/ONNX Runtime parity check (0 = all)."),
+    home: Optional[Path] = HomeOpt,
+    json_out: Optional[Path] = JsonOpt,
+    quiet: bool = QuietOpt,
+):
+    """Export to one self-contained ONNX file (input `input`, output `logits`), simplify, check, verify.
+
+    Normalisation is not inside the graph: the input is float32 NCHW normalised with the
+    mean/std stored in the file's metadata_props (eo_edge.config).
+
+    Examples:
+      eo-edge export models/resnet8_eurosat64.pt -o resnet8.onnx
+      eo-edge export ../shared/weights/sentry/resnet8_dual.pth --preset sentry -o sentry_r8.onnx
+    """
+    from .export import export as do_export
+    from .fileio import check_out_dir, write_json
+
+    if not ckpt.is_file():
+        raise EOEdgeError(f"checkpoint not found: {ckpt}")
+    output = check_out_dir(output or Path.cwd() / f"{ckpt.stem}.onnx")
+    imgs, src = _parity_images(data, home, parity_images, quiet)
+    rec = do_export(ckpt, output, img_size=img_size, opset=opset, dynamic_batch=dynamic_batch, parity_images=imgs,
+                    arch=arch, preset=preset)
+    rec["parity_data"] = src
+    p = rec["parity"]
+    out.print(f"exported {output}  ({rec['nodes']} nodes, opset {rec['opset']}, {rec['size_mb']:.3f} MB, "
+              f"exporter {rec['exporter']}, simplifier {rec['simplifier']}, {rec['seconds']:.1f} s)")
+    for r in rec["replaced_pools"]:
+        out.print(f"  AdaptiveAvgPool2d -> AveragePool: {r}")
+    out.print(f"  parity vs PyTorch on {src}: max |logit diff| {p['max_abs_diff']:.2e}, "
+              f"top-1 agreement {p['top1_agreement']:.2f} %")
+    if json_out:
+        write_json(json_out, rec)
+
+
+@app.command("compile")
+def compile_cmd(
+    model: Path = typer.Argument(..., help="FP32 ONNX file made by `eo-edge export`."),
+    fp16: bool = typer.Option(False, "--fp16", help="Make an FP16 ONNX (I/O kept FP32)."),
+    int8: bool = typer.Option(False, "--int8", help="Make a QDQ INT8 ONNX calibrated on real images."),
+    calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration image folder (default: the committed calibration/ set)."),
+    calib_size: int = typer.Option(512, "--calib-size", help="Number of calibration images."),
+    method: str = typer.Option("minmax", "--method", help="Calibration: minmax, entropy or percentile."),
+    backend: str = typer.Option("onnxruntime", "--backend", help="onnxruntime (x86, CI) or tensorrt (Jetson: builds an engine)."),
+    eval_data: Optional[Path] = typer.Option(None, "--eval-data", help="Data for the accuracy gate (default: validation split of the prepared dataset)."),
+    max_drop: Optional[float] = typer.Option(None, "--max-drop", help="Fail if top-1 drops more than PTS points below the FP32 parent."),
+    auto_fallback: bool = typer.Option(False, "--auto-fallback", help="INT8: keep the most error-sensitive nodes in float until --max-drop (default 0.5) passes."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output path (one precision only; default beside the input)."),
+    workspace_mb: int = typer.Option(1024, "--workspace-mb", help="TensorRT builder workspace limit (MB)."),
+    dla_core: Optional[int] = typer.Option(None, "--dla-core", help="TensorRT: build for this DLA core (GPU fallback on)."),
+    home: Optional[Path] = HomeOpt,
+    json_out: Optional[Path] = JsonOpt,
+    quiet: bool = QuietOpt,
+):
+    """Compile an FP32 ONNX to FP16 and/or calibrated INT8 (QDQ), then gate it on accuracy.
+
+    Examples:
+      eo-edge compile resnet8.onnx --fp16 --int8
+      eo-edge compile resnet8.onnx --int8 --method entropy --max-drop 0.3
+      eo-edge compile mobilevitv2.onnx --int8 --auto-fallback --max-drop 0.5
+      eo-edge compile resnet8.onnx --int8 --backend tensorrt     (on a Jetson)
+    """
+    from .compile_cmd import run_compile
+
+    run_compile(model=model, fp16=fp16, int8=int8, calib=calib, calib_size=calib_size, method=method, backend=backend,
+                eval_data=eval_data, max_drop=max_drop, auto_fallback=auto_fallback, output=output,
+                workspace_mb=workspace_mb, dla_core=dla_core, home=home, json_out=json_out, quiet=quiet,
+                log=_log, console=out, resolve_data=resolve_data)
+
+
+@app.command()
+def bench(
+    inputs: Optional[List[Path]] = typer.Argument(None, help="Checkpoints, ONNX files or compiled artifacts (default: the shipped models/)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Bench config JSON (models x precisions x backends x batch sizes), e.g. benchmarks/default.json."),
+    precisions: str = typer.Option("fp32,fp16,int8", "--precisions", help="Precisions to compile FP32 inputs to (comma-separated)."),
+    backend: str = typer.Option("onnxruntime", "--backend", help="onnxruntime (x86, CI) or tensorrt (Jetson)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset (default: prepared EuroSAT test split, else the shipped 1,000-image test subset)."),
+    runs: int = typer.Option(200, "--runs", help="Timed batch-1 runs per artifact (at least 200 for the reference protocol)."),
+    warmup: int = typer.Option(50, "--warmup", help="Untimed warm-up runs per artifact."),
+    rounds: int = typer.Option(10, "--rounds", help="Interleaved rounds the timed runs are split into."),
+    batch: int = typer.Option(64, "--batch", help="Batch size for throughput."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads per session (default: min(cores, 4))."),
+    corruptions: Optional[str] = typer.Option(None, "--corruptions", help="Robustness: e.g. gaussian_noise,motion_blur."),
+    severities: str = typer.Option("1-5", "--severities", help="Corruption severities, e.g. 1-5 or 1,3,5."),
+    peak: bool = typer.Option(True, "--peak/--no-peak", help="Measure the backend's GEMM peak per precision."),
+    memory: bool = typer.Option(True, "--memory/--no-memory", help="Measure peak process memory per artifact (a subprocess each)."),
+    out_dir: Path = typer.Option(Path("eo-edge-bench"), "--out", help="Folder for bench.json, report.md and plots."),
+    home: Optional[Path] = HomeOpt,
+    json_out: Optional[Path] = JsonOpt,
+    quiet: bool = QuietOpt,
+):
+    """Benchmark artifacts with one protocol: top-1, latency p50/p90/p99, throughput, params,
+    MACs/FLOPs, size, memory, power; students vs the MobileViTV2 baseline, as in the paper.
+
+    Examples:
+      eo-edge bench                                   (the shipped students and baseline, FP32/FP16/INT8)
+      eo-edge bench models/resnet8_eurosat64.onnx --precisions fp32,int8 --runs 1000
+      eo-edge bench --config benchmarks/default.json --corruptions gaussian_noise,motion_blur --severities 1-5
+      eo-edge bench --backend tensorrt                (on a Jetson)
+    """
+    from .bench import BenchOptions, bench_data, default_inputs, load_config, prepare_artifacts, run_bench
+    from .fileio import write_json
+    from .home import home_dir
+
+    precs = [p.strip() for p in precisions.split(",") if p.strip()]
+    bad = [p for p in precs if p not in ("fp32", "fp16", "int8")]
+    if bad:
+        raise EOEdgeError(f"unknown precision {bad[0]!r}; use fp32, fp16, int8")
+    if backend not in ("onnxruntime", "tensorrt"):
+        raise EOEdgeError(f"unknown backend {backend!r}; choose onnxruntime or tensorrt")
+    from .backends import get_backend
+
+    ok, why = get_backend(backend).available()
+    if not ok:
+        raise EOEdgeError(why)
+    if runs < 1 or rounds < 1 or warmup < 0 or batch < 1:
+        raise EOEdgeError("--runs, --rounds and --batch must be positive, --warmup non-negative")
+    paths = list(inputs or [])
+    if config:
+        cfgd = load_config(config)
+        paths += [Path(m) for m in cfgd.get("models", [])]
+        precs = cfgd.get("precisions", precs)
+        if cfgd.get("backends"):
+            backend = cfgd["backends"][0]
+        if cfgd.get("batch_sizes"):
+            batch = max(int(b) for b in cfgd["batch_sizes"])
+    ok, why = get_backend(backend).available()
+    if not ok:
+        raise EOEdgeError(why)
+    if not paths:
+        paths = default_inputs()
+        if not paths:
+            raise EOEdgeError("no inputs and no shipped models/*.onnx found")
+    cors, sevs = [], []
+    if corruptions:
+        from .corruptions import CORRUPTIONS, parse_severities
+
+        cors = [c.strip() for c in corruptions.split(",") if c.strip()]
+        for c in cors:
+            if c not in CORRUPTIONS:
+                raise EOEdgeError(f"unknown corruption {c!r}; known: {', '.join(CORRUPTIONS)}")
+        sevs = parse_severities(severities)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    arts = prepare_artifacts(paths, precs, home_dir(home) / "bench-cache", _log)
+    ds, info = bench_data(data, home, resolve_data, not quiet)
+    _log(f"benchmarking {len(arts)} artifacts on {info['kind']} ({info['n_images']} images), backend {backend}")
+    opts = BenchOptions(warmup=warmup, runs=runs, rounds=rounds, throughput_batch=batch, threads=threads,
+                        backend=backend, corruptions=cors, severities=sevs, peak=peak, memory=memory)
+    run = run_bench(arts, ds, info, opts, command=_command_line(), progress=not quiet, log=_log)
+    from .report import print_table, write_report
+
+    write_json(out_dir / "bench.json", run)
+    files = write_report(run, out_dir)
+    print_table(run, out)
+    if json_out:
+        write_json(json_out, run)
+    out.print(f"report: {files.get('markdown', out_dir / 'report.md')}  (JSON {out_dir / 'bench.json'}, plots in {out_dir})")
+    if run.get("interrupted"):
+        raise typer.Exit(130)
+
+
+@app.command()
+def report(
+    runs: List[Path] = typer.Argument(..., help="bench.json files; one re-renders it, several are compared side by side."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated labels for the runs (e.g. x86,jetson)."),
+    out_dir: Path = typer.Option(Path("eo-edge-report"), "--out", help="Folder for report.md and plots."),
+):
+    """Re-render a bench run, or compare several (x86 vs Jetson, before vs after).
+
+    Examples:
+      eo-edge report eo-edge-bench/bench.json
+      eo-edge report x86/bench.json jetson/bench.json --labels x86,orin-nano
+    """
+    import json
+
+    from .fileio import write_bytes
+    from .report import compare_markdown, print_table, validate, write_report
+
+    loaded = []
+    for p in runs:
+        if not p.is_file():
+            raise EOEdgeError(f"bench run not found: {p}")
+        try:
+            r = json.loads(p.read_text())
+        except ValueError as e:
+            raise EOEdgeError(f"{p} is not valid JSON: {e}") from None
+        problems = validate(r)
+        if problems:
+            raise EOEdgeError(f"{p} is not an eo-edge bench run: {problems[0]}")
+        loaded.append(r)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if len(loaded) == 1:
+        files = write_report(loaded[0], out_dir)
+        print_table(loaded[0], out)
+        out.print(f"report: {files.get('markdown')}")
+    else:
+        labs = labels.split(",") if labels else [p.parent.name or p.stem for p in runs]
+        if len(labs) != len(loaded):
+            raise EOEdgeError(f"--labels names {len(labs)} runs, but {len(loaded)} were given")
+        md = compare_markdown(loaded, labs)
+        write_bytes(out_dir / "compare.md", md.encode())
+        out.print(md)
 
 
 @app.command("models")

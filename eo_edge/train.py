@@ -5,12 +5,15 @@ given), augmentation suited to overhead imagery (random horizontal/vertical flip
 90-degree rotations: a satellite chip has no canonical "up"), AdamW with a per-step cosine
 schedule after a linear warm-up (Loshchilov & Hutter, ICLR 2019 / 2017), model selection
 on the validation split only (the test split is touched once, at the end), seeded and
-resumable from ``last.pt``. Runs on CUDA when present, else on the CPU.
+resumable from ``last.pt``. Runs on CUDA when present, else on the CPU; under ``torchrun`` it
+runs data-parallel (DistributedDataParallel; gloo on CPU, NCCL on GPU): every rank draws the
+same seeded global batch and trains on its ``rank::world`` share, rank 0 evaluates and saves.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -58,33 +61,46 @@ def pick_device(name: str = "auto") -> str:
     return name
 
 
+def d4_transform(x, tid):
+    """Apply dihedral-group element ``tid`` (0..7) to a square batch (N, C, S, S):
+    horizontal flip if ``tid & 1``, then ``tid >> 1`` counter-clockwise 90-degree rotations."""
+    import torch
+
+    if tid & 1:
+        x = x.flip(3)
+    k = tid >> 1
+    return torch.rot90(x, k, dims=(2, 3)) if k else x
+
+
 def augment_batch(x, gen):
-    """Random flips and 90-degree rotations of a square batch, per image.
+    """Random flips and 90-degree rotations of a square batch, per image: one of the 8
+    elements of the dihedral group D4 drawn uniformly for each image.
+
+    Because the augmentation is this finite group, a frozen teacher's logits on every
+    possible augmented view can be precomputed exactly (8 views per image), see
+    :mod:`eo_edge.distill_train`.
 
     Args:
         x: float tensor (N, C, S, S).
-        gen: ``torch.Generator`` (on the tensor's device) for reproducibility.
+        gen: CPU ``torch.Generator`` for reproducibility.
 
     Returns:
-        tensor of the same shape and dtype.
+        ``(augmented tensor of the same shape, tids int64 (N,) in 0..7)``.
     """
     import torch
 
-    n = x.shape[0]
-    r = torch.rand(n, 2, generator=gen, device=gen.device).to(x.device)
-    k = torch.randint(0, 4, (n,), generator=gen, device=gen.device).to(x.device)
-    x = torch.where((r[:, 0] < 0.5)[:, None, None, None], x.flip(3), x)
-    x = torch.where((r[:, 1] < 0.5)[:, None, None, None], x.flip(2), x)
+    tids = torch.randint(0, 8, (x.shape[0],), generator=gen)
     out = x.clone()
-    for kk in (1, 2, 3):
-        m = k == kk
+    for t in range(1, 8):
+        m = (tids == t).to(x.device)
         if m.any():
-            out[m] = torch.rot90(x[m], kk, dims=(2, 3))
-    return out
+            out[m] = d4_transform(x[m], t)
+    return out, tids
 
 
-def to_model_input(x_uint8_nhwc, cfg: ModelConfig, device: str, gen=None):
-    """uint8 (N, H, W, 3) tensor -> normalised float32 (N, 3, S, S) on ``device``, augmented if ``gen``.
+def to_model_input(x_uint8_nhwc, cfg: ModelConfig, device: str, gen=None, tids=None):
+    """uint8 (N, H, W, 3) tensor -> normalised float32 (N, 3, S, S) on ``device``; augmented
+    randomly if ``gen`` is given, or with the given D4 elements ``tids`` (N,).
 
     Same arithmetic as :func:`eo_edge.data.transforms.preprocess` (bilinear,
     ``align_corners=False``), so train and eval inputs match.
@@ -94,7 +110,14 @@ def to_model_input(x_uint8_nhwc, cfg: ModelConfig, device: str, gen=None):
 
     x = x_uint8_nhwc.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
     if gen is not None:
-        x = augment_batch(x, gen)
+        x, _ = augment_batch(x, gen)
+    elif tids is not None:
+        out = x.clone()
+        for t in range(1, 8):
+            m = (tids == t).to(x.device)
+            if m.any():
+                out[m] = d4_transform(x[m], t)
+        x = out
     if x.shape[-1] != cfg.input_size:
         x = F.interpolate(x, size=(cfg.input_size, cfg.input_size), mode="bilinear", align_corners=False)
     mean = torch.tensor(cfg.mean, device=device).view(1, 3, 1, 1)
@@ -142,8 +165,9 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
             selected on validation top-1), ``history.json``, ``metrics.json`` and
             ``confusion.png``.
         resume: continue from ``out_dir/last.pt`` when present.
-        teacher_logits: for distillation, an object with ``.get(epoch, idx) -> list of float
-            tensors (B, C)``, one per teacher (see :mod:`eo_edge.distill_train`).
+        teacher_logits: for distillation, an object with ``.get(idx, tids) -> list of float
+            tensors (B, C)``, one per teacher, for dataset rows ``idx`` seen under D4
+            elements ``tids`` (see :class:`eo_edge.distill_train.TeacherLogitCache`).
 
     Returns:
         The final metrics dict (``test`` classification report, ``best_val_top1``,
@@ -163,6 +187,22 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
     if opts.epochs < 1:
         raise EOEdgeError("--epochs must be at least 1")
     device = pick_device(opts.device)
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    if world > 1:
+        # Data-parallel under torchrun: one process per device (or per CPU group, gloo).
+        # Source: PyTorch docs, "Getting Started with DistributedDataParallel" / torchrun.
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        if device.startswith("cuda"):
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+            torch.cuda.set_device(device)
+        if opts.batch_size % world:
+            raise EOEdgeError(f"--batch-size {opts.batch_size} must be divisible by the {world} processes")
+        if rank != 0:
+            log = lambda m: None  # noqa: E731 - only rank 0 talks
+            progress = False
     if opts.threads:
         torch.set_num_threads(opts.threads)
     torch.manual_seed(opts.seed)
@@ -173,6 +213,11 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
     model.to(device)
     fmt = torch.channels_last  # ~1.6x faster convolutions on CPU (oneDNN), harmless on GPU
     model.to(memory_format=fmt)
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        net = DDP(model, device_ids=[torch.device(device).index] if device.startswith("cuda") else None)
     tr_idx = split_indices(data, "train")
     if opts.limit_train:
         tr_idx = np.random.default_rng(opts.seed).permutation(tr_idx)[: opts.limit_train]
@@ -221,11 +266,14 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
             task = prog.add_task(f"epoch {epoch + 1}/{opts.epochs}", total=steps_per_epoch, info="")
             for step in range(steps_per_epoch):
                 bidx = perm[step * opts.batch_size:(step + 1) * opts.batch_size]
-                x = to_model_input(x_train[bidx.to(x_train.device)], cfg, device, gen).contiguous(memory_format=fmt)
+                tids = torch.randint(0, 8, (len(bidx),), generator=gen)
+                if world > 1:  # every rank draws the same global batch, then takes its share
+                    bidx, tids = bidx[rank::world], tids[rank::world]
+                x = to_model_input(x_train[bidx.to(x_train.device)], cfg, device, tids=tids).contiguous(memory_format=fmt)
                 y = y_train[bidx.to(y_train.device)].to(device)
-                logits = model(x)
+                logits = net(x)
                 if kd is not None:
-                    t_logits = [t.to(device) for t in teacher_logits.get(epoch, tr_idx[bidx.numpy()], x)]
+                    t_logits = [t.to(device) for t in teacher_logits.get(tr_idx[bidx.numpy()], tids.numpy())]
                     loss = kd(logits, t_logits, y)
                     conf_log.append((list(kd.last_confidences), list(kd.last_weights)))
                 else:
@@ -237,6 +285,11 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
                 run_loss += float(loss.detach()) * len(y)
                 seen += len(y)
                 prog.update(task, advance=1, info=f"loss {run_loss / seen:.4f}")
+        if world > 1 and rank != 0:
+            import torch.distributed as dist
+
+            dist.barrier()  # rank 0 evaluates and saves
+            continue
         val = evaluate(torch_logit_fn(model, device), va, cfg.input_size, cfg.mean, cfg.std, cfg.class_names,
                        progress=progress)
         model.train()
@@ -267,7 +320,17 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
 
         with atomic_path(last, suffix=".pt") as tmp:
             _t.save(st, tmp)
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
     wall = elapsed0 + time.perf_counter() - t0
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+        if rank != 0:
+            return {"rank": rank}
 
     from .models.checkpoint import load_checkpoint
 

@@ -1,0 +1,556 @@
+"""``eo-edge bench``: one protocol for every number (accuracy, latency, throughput, MACs,
+size, memory, power), and the paper's student-vs-MobileViT comparison re-measured.
+
+Protocol (see ``docs/bench-schema.md`` for the JSON it writes):
+
+* Accuracy: top-1 and macro precision/recall on the committed test split when the dataset
+  is prepared, else on the shipped 1,000-image test subset (the report says which).
+  Deterministic preprocessing, no test-time augmentation.
+* Latency at batch 1: ``warmup`` untimed runs per artifact, then ``runs`` timed runs split
+  into ``rounds`` blocks that are *interleaved* across artifacts (A B C A B C ...) in one
+  process, so slow machine drift (thermal, frequency, neighbours) hits every artifact alike.
+  Wall-clock per call with ``time.perf_counter_ns`` around the backend's run (host latency;
+  TensorRT also reports GPU time from CUDA events). Reported: p50, p90, p99, mean, std (ms).
+  Ratios between two artifacts are computed per round (median of A / median of B), and
+  reported as the median and 5th-95th percentile of those per-round ratios.
+* Throughput: images/s at a larger batch (``throughput_batch``), best of 3 timed passes of
+  ``throughput_iters`` batches each.
+* Cost: parameters, MACs and FLOPs of the ONNX graph at the deployed input size
+  (:mod:`eo_edge.flops`; FLOPs = 2 x MACs), file size (MB = 1e6 bytes), peak resident
+  memory of a fresh process that loads the artifact and runs it (MB).
+* Power: the best source present (:func:`eo_edge.power.best_sampler`: tegrastats > NVML >
+  RAPL), idle baseline right before a timed throughput window; otherwise "n/a".
+* Close to the limit: achieved MAC rate (MACs x images/s) beside the same backend's peak
+  for that precision, measured with a large GEMM (:func:`gemm_peak`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import __version__
+from .errors import EOEdgeError
+
+SCHEMA = "eo-edge-bench/1"
+PAPER_CLAIMS = {"params_reduction_pct": 97.5, "flops_reduction_pct": 96.7, "power_reduction_pct": 86.2,
+                "latency_reduction_pct": 63.5}
+
+
+@dataclass
+class BenchOptions:
+    """Protocol knobs (counts of runs/images; threads = CPU threads per session)."""
+
+    warmup: int = 50
+    runs: int = 200
+    rounds: int = 10
+    throughput_batch: int = 64
+    throughput_iters: int = 10
+    threads: int | None = None
+    backend: str = "onnxruntime"
+    corruptions: list[str] = field(default_factory=list)
+    severities: list[int] = field(default_factory=list)
+    power_interval_ms: int = 100
+    peak: bool = True
+    memory: bool = True
+
+
+@dataclass
+class Artifact:
+    """One thing to measure: a name (``<model>-<precision>``), its file and metadata."""
+
+    name: str
+    path: Path
+    model: str
+    role: str
+    precision: str
+    runner: Any = None
+    cfg: Any = None
+    result: dict = field(default_factory=dict)
+
+
+def cpu_name() -> str:
+    """CPU model name from /proc/cpuinfo (Linux), else ``platform.processor()``."""
+    try:
+        for ln in open("/proc/cpuinfo"):
+            if ln.startswith("model name"):
+                return ln.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def jetson_info() -> dict | None:
+    """Jetson board model, L4T release and nvpmodel power mode, or None off a Jetson."""
+    rel = Path("/etc/nv_tegra_release")
+    if not rel.is_file():
+        return None
+    info: dict[str, Any] = {"l4t": rel.read_text().splitlines()[0].strip()}
+    try:
+        info["model"] = Path("/proc/device-tree/model").read_text().strip("\x00\n ")
+    except OSError:
+        pass
+    try:
+        q = subprocess.run(["nvpmodel", "-q"], capture_output=True, text=True, timeout=10)
+        info["nvpmodel"] = " ".join(q.stdout.split())
+    except (OSError, subprocess.SubprocessError):
+        info["nvpmodel"] = None
+    return info
+
+
+def host_record(threads: int, backend_versions: dict[str, str]) -> dict:
+    """The host a run measured: CPU, cores and threads used, OS, versions, Jetson info, power sources."""
+    from .power import describe_sources
+
+    return {"cpu": cpu_name(), "logical_cpus": os.cpu_count(), "threads_used": threads,
+            "os": platform.platform(), "python": platform.python_version(), "versions": backend_versions,
+            "jetson": jetson_info(), "power_sources": describe_sources()}
+
+
+def percentiles(samples_ms: np.ndarray) -> dict[str, float]:
+    """p50/p90/p99 (numpy 'linear' interpolation), mean, std (ddof=1) of latency samples in ms."""
+    s = np.asarray(samples_ms, dtype=np.float64)
+    return {"p50": float(np.percentile(s, 50)), "p90": float(np.percentile(s, 90)),
+            "p99": float(np.percentile(s, 99)), "mean": float(s.mean()),
+            "std": float(s.std(ddof=1)) if len(s) > 1 else 0.0, "n": int(len(s))}
+
+
+def interleaved_latency(fns: list[Callable[[], Any]], warmup: int, runs: int, rounds: int,
+                        progress: Callable[[int], None] | None = None) -> list[list[np.ndarray]]:
+    """Time each function ``runs`` times in ``rounds`` interleaved blocks.
+
+    Args:
+        fns: zero-argument callables (one inference each, batch 1).
+        warmup: untimed calls per function first.
+        runs: timed calls per function in total.
+        rounds: blocks; block r runs every function ``runs // rounds`` times, in order.
+
+    Returns:
+        ``per_fn[i][r]``: float64 array of call latencies (ms) of function i in round r.
+    """
+    for f in fns:
+        for _ in range(warmup):
+            f()
+    per_round = max(1, runs // rounds)
+    out: list[list[np.ndarray]] = [[] for _ in fns]
+    clock = time.perf_counter_ns
+    for _r in range(rounds):
+        for i, f in enumerate(fns):
+            buf = np.empty(per_round, dtype=np.float64)
+            for k in range(per_round):
+                t0 = clock()
+                f()
+                buf[k] = (clock() - t0) / 1e6
+            out[i].append(buf)
+            if progress:
+                progress(per_round)
+    return out
+
+
+def ratio_stats(a_rounds: list[np.ndarray], b_rounds: list[np.ndarray]) -> dict[str, float]:
+    """Per-round ratio of median latencies (A / B): median and 5th/95th percentiles."""
+    r = np.array([np.median(a) / np.median(b) for a, b in zip(a_rounds, b_rounds)])
+    return {"median": float(np.median(r)), "p05": float(np.percentile(r, 5)), "p95": float(np.percentile(r, 95)),
+            "rounds": int(len(r))}
+
+
+def throughput(infer: Callable[[np.ndarray], Any], x: np.ndarray, iters: int) -> float:
+    """Images/s: best of 3 passes of ``iters`` calls on batch ``x`` (float32 (B,3,S,S))."""
+    infer(x)
+    best = 0.0
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            infer(x)
+        best = max(best, iters * len(x) / (time.perf_counter() - t0))
+    return best
+
+
+def gemm_peak(precision: str, threads: int | None, n: int = 1024, iters: int = 10) -> dict:
+    """The backend's measured peak MAC rate for ``precision`` on a large square GEMM.
+
+    An n x n x n MatMul (n^3 MACs) in ONNX Runtime: FP32 MatMul, FP16 MatMul (FP16 I/O),
+    INT8 as a QDQ MatMul quantized with ``quantize_static`` (ORT fuses it into an integer
+    GEMM). Best of ``iters`` runs.
+
+    Returns:
+        ``{"gmacs_per_s": float | None, "method": str}`` (None when the op does not run here).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(np.float32)
+    w = rng.standard_normal((n, n)).astype(np.float32)
+    dt = {"fp32": (TensorProto.FLOAT, np.float32), "fp16": (TensorProto.FLOAT16, np.float16),
+          "int8": (TensorProto.FLOAT, np.float32)}[precision]
+    g = helper.make_graph([helper.make_node("MatMul", ["input", "W"], ["logits"])], "gemm",
+                          [helper.make_tensor_value_info("input", dt[0], [n, n])],
+                          [helper.make_tensor_value_info("logits", dt[0], [n, n])],
+                          [numpy_helper.from_array(w.astype(dt[1]), "W")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    method = f"ONNX Runtime MatMul {n}x{n}x{n}, {precision}"
+    import tempfile
+
+    from .backends.onnxruntime import OnnxRuntimeRunner
+
+    try:
+        with tempfile.TemporaryDirectory() as td:
+            p = Path(td) / "g.onnx"
+            onnx.save(model, str(p))
+            if precision == "int8":
+                from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+                class R:
+                    def __init__(self):
+                        self.d = [{"input": a}]
+
+                    def get_next(self):
+                        return self.d.pop() if self.d else None
+
+                q = Path(td) / "q.onnx"
+                quantize_static(str(p), str(q), R(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
+                                weight_type=QuantType.QInt8, extra_options={"ActivationSymmetric": True})
+                p = q
+                method += " (QDQ, symmetric)"
+            r = OnnxRuntimeRunner(p, threads=threads)
+            x = a.astype(dt[1])
+            sess, name = r.session, r.input_name
+            sess.run(None, {name: x})
+            best = float("inf")
+            for _ in range(iters):
+                t0 = time.perf_counter()
+                sess.run(None, {name: x})
+                best = min(best, time.perf_counter() - t0)
+        return {"gmacs_per_s": n ** 3 / best / 1e9, "method": method}
+    except Exception as e:  # noqa: BLE001 - an op this build lacks is reported, not fatal
+        return {"gmacs_per_s": None, "method": f"{method}: not runnable here ({str(e).splitlines()[0][:120]})"}
+
+
+def peak_rss_mb(path: Path, backend: str, batch: int, threads: int | None) -> float | None:
+    """Peak resident memory (MB) of a fresh Python process that loads ``path`` and runs 10
+    inferences at ``batch`` (``ru_maxrss`` of the child). None if the probe fails."""
+    code = (
+        "import resource,sys,numpy as np\n"
+        "from eo_edge.backends import get_backend\n"
+        f"r=get_backend({backend!r}).load({str(path)!r}, threads={threads!r})\n"
+        "s=int(r.metadata['config']['input_size'])\n"
+        f"x=np.zeros(({batch},3,s,s),np.float32)\n"
+        "[r.infer(x) for _ in range(10)]\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    try:
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        return int(p.stdout.strip().splitlines()[-1]) / 1024.0 if p.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def reduction_pct(student: float | None, baseline: float | None) -> float | None:
+    """100 x (1 - student / baseline), or None when either is missing."""
+    if student is None or baseline is None or not baseline:
+        return None
+    return 100.0 * (1.0 - student / baseline)
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+MODELS_DIR = PROJECT_ROOT / "models"
+
+
+def default_inputs() -> list[Path]:
+    """The built-in default: every eo-edge ONNX shipped in ``models/`` (students and the
+    MobileViTV2 baseline, in FP32, FP16 and INT8)."""
+    return sorted(MODELS_DIR.glob("*.onnx"))
+
+
+def load_config(path: Path) -> dict:
+    """Read a bench config (JSON): ``{"models": [paths], "precisions": [...], "backends": [...],
+    "batch_sizes": [...], "protocol": {...}}``; relative paths are relative to the file.
+
+    Raises:
+        EOEdgeError: missing or malformed file.
+    """
+    import json
+
+    if not path.is_file():
+        raise EOEdgeError(f"bench config not found: {path}")
+    try:
+        cfg = json.loads(path.read_text())
+    except ValueError as e:
+        raise EOEdgeError(f"bench config {path} is not valid JSON: {e}") from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("models", []), list):
+        raise EOEdgeError(f"bench config {path}: expected an object with a 'models' list")
+    cfg["models"] = [str((path.parent / m).resolve()) if not Path(m).is_absolute() else m for m in cfg.get("models", [])]
+    return cfg
+
+
+def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, log: Callable[[str], None]) -> list[Artifact]:
+    """Turn checkpoints / ONNX files into precision-carrying ONNX artifacts.
+
+    A checkpoint is exported (needs torch) and, like an FP32 ONNX, compiled to each requested
+    precision that is not already given; results are cached in ``cache`` by content hash.
+    Compiled inputs (FP16/INT8 ONNX) are measured as they are.
+
+    Raises:
+        EOEdgeError: a missing or unreadable input.
+    """
+    from .compile import to_fp16, to_int8
+    from .data.subsets import CALIBRATION_DIR, load_flat_images
+    from .data.transforms import preprocess
+    from .export import read_metadata
+    from .fileio import sha256_file
+    from .models.registry import ModelConfig
+
+    cache.mkdir(parents=True, exist_ok=True)
+    seen: dict[tuple[str, str], Artifact] = {}
+    fp32_sources: list[tuple[Path, dict]] = []
+    for p in inputs:
+        p = Path(p)
+        if not p.exists():
+            raise EOEdgeError(f"bench input not found: {p}")
+        if p.suffix in (".pt", ".pth", ".ckpt"):
+            from .export import export
+
+            onnx_p = cache / f"{p.stem}-{sha256_file(p)[:10]}.onnx"
+            if not onnx_p.is_file():
+                log(f"exporting {p.name} -> {onnx_p.name}")
+                export(p, onnx_p)
+            p = onnx_p
+        md = read_metadata(p)
+        if "config" not in md:
+            raise EOEdgeError(f"{p} carries no eo-edge metadata; export it with `eo-edge export`")
+        cfg = ModelConfig.from_dict(md["config"])
+        prec = md.get("precision", "fp32")
+        key = (p.name.split(".")[0] if prec != "fp32" else p.stem, prec)
+        seen[key] = Artifact(f"{cfg.arch}-{prec}", p, cfg.arch, cfg.role, prec)
+        if prec == "fp32":
+            fp32_sources.append((p, md))
+    calib = None
+    for p, md in fp32_sources:
+        cfg = ModelConfig.from_dict(md["config"])
+        for prec in precisions:
+            if prec == "fp32" or (p.stem, prec) in seen:
+                continue
+            sha = sha256_file(p)[:10]
+            out = cache / f"{p.stem}-{sha}.{prec if prec != 'int8' else 'int8-minmax'}.onnx"
+            if not out.is_file():
+                log(f"compiling {p.name} -> {prec}")
+                if prec == "fp16":
+                    to_fp16(p, out)
+                else:
+                    if calib is None:
+                        calib = load_flat_images(CALIBRATION_DIR, 512)
+                    x = preprocess(calib[0], cfg.input_size, cfg.mean, cfg.std)
+                    to_int8(p, out, x, method="minmax", image_hashes=calib[2], cache_dir=cache / "calib")
+            seen[(p.stem, prec)] = Artifact(f"{cfg.arch}-{prec}", out, cfg.arch, cfg.role, prec)
+    arts = [a for a in seen.values() if a.precision in precisions or not precisions]
+    # unique names (two inputs of the same arch and precision get the file stem appended)
+    names: dict[str, int] = {}
+    for a in arts:
+        names[a.name] = names.get(a.name, 0) + 1
+    for a in arts:
+        if names[a.name] > 1:
+            a.name = f"{a.name}({a.path.name})"
+    order = {"student": 0, "teacher": 1, "baseline": 2}
+    prec_order = {"fp32": 0, "fp16": 1, "int8": 2}
+    return sorted(arts, key=lambda a: (order.get(a.role, 3), a.model, prec_order.get(a.precision, 3)))
+
+
+def bench_data(data_path: Path | None, home: Path | None, resolve_data: Callable, progress: bool):
+    """Test data: the prepared test split (``--data`` or the home cache), else the shipped subset.
+
+    Returns:
+        ``(PreparedData, {"kind", "n_images", "source"})``.
+    """
+    from .data.prepare import PreparedData
+    from .data.split import split_indices
+    from .data.subsets import TEST_SUBSET_DIR, load_flat_images
+    from .data.prepare import EUROSAT_CLASSES
+
+    try:
+        ds = resolve_data(data_path, home, progress)
+        te = ds.subset(split_indices(ds, "test"))
+        return te, {"kind": "test split", "n_images": len(te), "source": str(ds.root or data_path)}
+    except EOEdgeError:
+        if data_path is not None:
+            raise
+    imgs, names, _, _ = load_flat_images(TEST_SUBSET_DIR)
+    cls = list(EUROSAT_CLASSES)
+    labels = np.array([cls.index(n.split("_")[0]) for n in names], dtype=np.int64)
+    d = PreparedData(imgs, labels, [f"{n.split('_')[0]}/{n}" for n in names], cls)
+    return d, {"kind": "shipped test subset", "n_images": len(d),
+               "source": "samples/eurosat-test-1000 (100 test-split images per class)"}
+
+
+def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *, command: str = "",
+              progress: bool = True, log: Callable[[str], None] = print) -> dict:
+    """Measure every artifact with one protocol and compare students with the baseline.
+
+    Args:
+        arts: from :func:`prepare_artifacts`.
+        data: test images (PreparedData); data_info: its description for the report.
+
+    Returns:
+        The bench run dict (schema ``eo-edge-bench/1``, documented in docs/bench-schema.md).
+        On Ctrl-C, what was finished is returned with ``"interrupted": true``.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .backends import get_backend
+    from .data.transforms import preprocess
+    from .evaluate import evaluate
+    from .models.registry import ModelConfig
+
+    threads = opts.threads or min(os.cpu_count() or 1, 4)
+    be = get_backend(opts.backend)
+    ok, why = be.available()
+    if not ok:
+        raise EOEdgeError(why)
+    run: dict[str, Any] = {
+        "schema": SCHEMA, "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eo_edge_version": __version__, "command": command, "host": host_record(threads, be.versions()),
+        "data": data_info,
+        "protocol": {"warmup": opts.warmup, "runs": opts.runs, "throughput_batch": opts.throughput_batch,
+                     "throughput_iters": opts.throughput_iters, "interleaved": True, "rounds": opts.rounds,
+                     "threads": threads, "backend": opts.backend, "timer": "time.perf_counter_ns, host latency"},
+        "peak": {}, "artifacts": [], "comparisons": [], "interrupted": False}
+    cols = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    try:
+        with Progress(*cols, disable=not progress, transient=True) as prog:
+            # open and evaluate
+            t = prog.add_task("accuracy", total=len(arts))
+            for a in arts:
+                a.runner = be.load(a.path, threads=threads) if opts.backend == "onnxruntime" else _trt_load(be, a, threads)
+                a.cfg = ModelConfig.from_dict(a.runner.metadata["config"])
+                rep = evaluate(a.runner.infer, data, a.cfg.input_size, a.cfg.mean, a.cfg.std, a.cfg.class_names,
+                               batch_size=64, progress=False)
+                a.result = {"name": a.name, "model": a.model, "role": a.role, "precision": a.precision,
+                            "backend": opts.backend, "path": str(a.path), "input_size": a.cfg.input_size,
+                            "accuracy": {k: rep[k] for k in ("top1", "macro_precision", "macro_recall", "macro_f1",
+                                                             "n_images")}}
+                prog.advance(t)
+            # interleaved batch-1 latency
+            xs = {a.name: preprocess(np.asarray(data.images[:1]), a.cfg.input_size, a.cfg.mean, a.cfg.std) for a in arts}
+            t = prog.add_task("latency (interleaved)", total=len(arts) * max(1, opts.runs // opts.rounds) * opts.rounds)
+            fns = [(lambda r=a.runner, x=xs[a.name]: r.infer(x)) for a in arts]
+            rounds = interleaved_latency(fns, opts.warmup, opts.runs, opts.rounds, lambda n: prog.advance(t, n))
+            for a, rr in zip(arts, rounds):
+                s = np.concatenate(rr)
+                a.result["latency_ms"] = {"batch": 1, **percentiles(s), "samples": [round(float(v), 5) for v in s]}
+                a.result["_rounds"] = rr
+            # throughput (+ power)
+            from .power import best_sampler
+
+            sampler = best_sampler(opts.power_interval_ms)
+            t = prog.add_task("throughput", total=len(arts))
+            for a in arts:
+                xb = preprocess(np.asarray(data.images[: opts.throughput_batch]), a.cfg.input_size, a.cfg.mean, a.cfg.std)
+                if len(xb) < opts.throughput_batch:
+                    xb = np.concatenate([xb] * (opts.throughput_batch // len(xb) + 1))[: opts.throughput_batch]
+                power: dict[str, Any] = {"source": "n/a"}
+                if sampler is not None:
+                    try:
+                        sampler.idle_baseline(2.0)
+                        sampler.start()
+                        t0 = time.perf_counter()
+                        n = 0
+                        while time.perf_counter() - t0 < 3.0:
+                            a.runner.infer(xb)
+                            n += len(xb)
+                        pr = sampler.stop()
+                        power = {"source": pr.source, "mean_mW": pr.mean_mW, "idle_mW": pr.idle_mW,
+                                 "above_idle_mW": pr.above_idle_mW, "n_samples": pr.n_samples,
+                                 "energy_per_image_mJ": pr.energy_per_image_mJ(n),
+                                 "energy_per_image_above_idle_mJ": pr.energy_per_image_mJ(n, above_idle=True)}
+                    except Exception as e:  # noqa: BLE001 - a failing power source must not lose the run
+                        power = {"source": "n/a", "error": str(e).splitlines()[0][:200]}
+                ips = throughput(a.runner.infer, xb, opts.throughput_iters)
+                a.result["throughput"] = {"batch": opts.throughput_batch, "images_per_s": ips}
+                a.result["power"] = power
+                prog.advance(t)
+            # cost
+            from .flops import count_macs
+
+            t = prog.add_task("MACs, size, memory", total=len(arts))
+            for a in arts:
+                c = count_macs(a.path, a.cfg.input_size)
+                a.result.update({"params": int(c["params"]), "macs": int(c["macs"]), "flops": int(c["flops"]),
+                                 "macs_input_size": a.cfg.input_size, "size_mb": a.path.stat().st_size / 1e6,
+                                 "peak_rss_mb": peak_rss_mb(a.path, opts.backend, opts.throughput_batch, threads)
+                                 if opts.memory else None})
+                prog.advance(t)
+            # robustness
+            if opts.corruptions:
+                from .corruptions import corrupt
+
+                t = prog.add_task("robustness", total=len(opts.corruptions) * len(opts.severities) * len(arts))
+                for name in opts.corruptions:
+                    for sev in opts.severities:
+                        cd = type(data)(corrupt(np.asarray(data.images), name, sev), data.labels, data.names,
+                                        data.class_names)
+                        for a in arts:
+                            rep = evaluate(a.runner.infer, cd, a.cfg.input_size, a.cfg.mean, a.cfg.std,
+                                           a.cfg.class_names, batch_size=64, progress=False)
+                            a.result.setdefault("robustness", {}).setdefault(name, {})[str(sev)] = rep["top1"]
+                            prog.advance(t)
+            # peak per precision
+            if opts.peak and opts.backend == "onnxruntime":
+                t = prog.add_task("GEMM peak", total=len({a.precision for a in arts}))
+                for prec in sorted({a.precision for a in arts}):
+                    run["peak"][prec] = gemm_peak(prec, threads)
+                    prog.advance(t)
+    except KeyboardInterrupt:
+        run["interrupted"] = True
+        log("[yellow]interrupted: keeping the measurements already finished[/]")
+    for a in arts:
+        pk = run["peak"].get(a.precision, {}).get("gmacs_per_s")
+        if "throughput" in a.result and "macs" in a.result:
+            a.result["mac_rate_gmacs"] = a.result["macs"] * a.result["throughput"]["images_per_s"] / 1e9
+            a.result["peak_fraction"] = a.result["mac_rate_gmacs"] / pk if pk else None
+    run["comparisons"] = compare(arts)
+    for a in arts:
+        a.result.pop("_rounds", None)
+        if a.result:
+            run["artifacts"].append(a.result)
+    return run
+
+
+def _trt_load(be, a: Artifact, threads: int):
+    eng = a.path.with_suffix(".engine")
+    if not eng.is_file():
+        be.build(a.path, eng, precision=a.precision)
+    return be.load(eng, threads=threads)
+
+
+def compare(arts: list[Artifact]) -> list[dict]:
+    """Each student artifact vs the FP32 baseline (role "baseline"): reductions in params,
+    MACs, power, latency (percent), the interleaved latency ratio with its spread, top-1 delta,
+    beside the paper's claims (Le et al., arXiv 2411.00209, abstract and Table 3)."""
+    bases = [a for a in arts if a.role == "baseline" and a.precision == "fp32" and a.result.get("_rounds")]
+    out = []
+    for b in bases:
+        for s in arts:
+            if s.role != "student" or not s.result.get("_rounds"):
+                continue
+            sr, br = s.result, b.result
+            pw_s = sr.get("power", {}).get("mean_mW")
+            pw_b = br.get("power", {}).get("mean_mW")
+            out.append({
+                "student": s.name, "baseline": b.name,
+                "params_reduction_pct": reduction_pct(sr.get("params"), br.get("params")),
+                "macs_reduction_pct": reduction_pct(sr.get("macs"), br.get("macs")),
+                "power_reduction_pct": reduction_pct(pw_s, pw_b),
+                "latency_reduction_pct": reduction_pct(sr["latency_ms"]["p50"], br["latency_ms"]["p50"]),
+                "latency_ratio": ratio_stats(sr["_rounds"], br["_rounds"]),
+                "top1_delta_pts": sr["accuracy"]["top1"] - br["accuracy"]["top1"],
+                "paper": dict(PAPER_CLAIMS)})
+    return out

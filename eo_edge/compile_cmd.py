@@ -1,0 +1,137 @@
+"""``eo-edge compile``: precision artifacts, backend build, accuracy gate, JSON record."""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import __version__
+from .errors import EOEdgeError
+from .fileio import check_out_dir, sha256_file, write_json
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions of the tools an artifact depends on."""
+    import onnx
+    import onnxruntime
+
+    v = {"eo-edge": __version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+         "python": platform.python_version()}
+    try:
+        import torch
+
+        v["torch"] = torch.__version__
+    except ImportError:
+        pass
+    return v
+
+
+def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, calib_size: int, method: str,
+                backend: str, eval_data: Path | None, max_drop: float | None, auto_fallback: bool,
+                output: Path | None, workspace_mb: int, dla_core: int | None, home: Path | None,
+                json_out: Path | None, quiet: bool, log: Callable[[str], None], console: Any,
+                resolve_data: Callable) -> dict:
+    """Implementation of ``eo-edge compile`` (see its ``--help``). Returns the JSON record.
+
+    Raises:
+        EOEdgeError: no precision chosen, missing/corrupt input, backend unavailable, gate failed.
+    """
+    from .backends import get_backend
+    from .backends.onnxruntime import OnnxRuntimeRunner
+    from .compile import METHODS, _load_proto, artifact_name, gate, rank_sensitive_nodes, to_fp16, to_int8
+    from .data.split import split_indices
+    from .data.subsets import CALIBRATION_DIR, load_flat_images
+    from .data.transforms import preprocess
+    from .home import home_dir
+    from .models.registry import ModelConfig
+
+    if not (fp16 or int8):
+        raise EOEdgeError("choose a precision: --fp16 and/or --int8")
+    if method not in METHODS:
+        raise EOEdgeError(f"unknown --method {method!r}; choose {', '.join(METHODS)}")
+    if output is not None and fp16 and int8:
+        raise EOEdgeError("-o names one file: give it with only one of --fp16 / --int8")
+    if auto_fallback and not int8:
+        raise EOEdgeError("--auto-fallback applies to --int8")
+    be = get_backend(backend)
+    ok, why = be.available()
+    if not ok:
+        raise EOEdgeError(why)
+    _, md = _load_proto(model)
+    cfg = ModelConfig.from_dict(md["config"])
+    if output is not None:
+        check_out_dir(output)
+    else:
+        check_out_dir(model)
+    # validation data for the gate
+    val = None
+    try:
+        ds = resolve_data(eval_data, home, not quiet)
+        val = ds.subset(split_indices(ds, "val")) if eval_data is None or (ds.root and ds.manifest.get("format")) else ds
+    except EOEdgeError as e:
+        if eval_data is not None or max_drop is not None or auto_fallback:
+            raise EOEdgeError(f"accuracy gate needs validation data: {e}") from None
+        log(f"[yellow]warning:[/] accuracy gate skipped: {e}")
+    parent = OnnxRuntimeRunner(model).infer
+    records: list[dict] = []
+    t_all = time.perf_counter()
+    jobs = (["fp16"] if fp16 else []) + (["int8"] if int8 else [])
+    for prec in jobs:
+        dest = output or artifact_name(model, prec, method)
+        if prec == "fp16":
+            rec = to_fp16(model, dest)
+        else:
+            cdir = calib or CALIBRATION_DIR
+            imgs, names, hashes, skipped = load_flat_images(cdir, calib_size)
+            for s in skipped:
+                log(f"[yellow]warning:[/] calibration image skipped: {s}")
+            if len(imgs) < calib_size:
+                log(f"[yellow]warning:[/] only {len(imgs)} calibration images in {cdir} (asked for {calib_size})")
+            cx = preprocess(imgs, cfg.input_size, cfg.mean, cfg.std)
+            cache = home_dir(home) / "calib-cache"
+            rec = to_int8(model, dest, cx, method=method, image_hashes=hashes, cache_dir=cache)
+            rec["calibration_images"] = {"folder": str(cdir), "n_images": len(names),
+                                         "files": [{"name": n, "sha256": h} for n, h in zip(names, hashes)]}
+        log(f"{prec}: wrote {dest} in {rec['seconds']:.1f} s"
+            + (f" (calibration cache {rec['calibration_cache']})" if prec == "int8" else ""))
+        if val is not None:
+            g = gate(OnnxRuntimeRunner(dest).infer, parent, val, cfg, progress=not quiet)
+            rec["gate"] = g
+            limit = max_drop if max_drop is not None else (0.5 if auto_fallback else None)
+            if prec == "int8" and auto_fallback and limit is not None and g["drop"] > limit:
+                ranked = rank_sensitive_nodes(model, dest, cx)
+                rec["fallback_ranking"] = ranked[:20]
+                k, excluded = 1, []
+                while g["drop"] > limit and k <= len(ranked):
+                    excluded = [n for n, _ in ranked[:k]]
+                    rec = {**rec, **to_int8(model, dest, cx, method=method, image_hashes=hashes, cache_dir=cache,
+                                            exclude_nodes=excluded)}
+                    g = gate(OnnxRuntimeRunner(dest).infer, parent, val, cfg, progress=not quiet)
+                    log(f"  auto-fallback: {k} node(s) in float -> drop {g['drop']:.2f} pts")
+                    rec["gate"] = g
+                    k *= 2
+                rec["float_nodes"] = excluded
+            log(f"  gate on {g['n_images']} images: top-1 {g['top1']:.2f} % vs FP32 {g['parent_top1']:.2f} % "
+                f"(drop {g['drop']:.2f} pts, agreement {g['top1_agreement']:.2f} %)")
+        if backend != "onnxruntime":
+            eng = Path(str(dest)[:-5] + ".engine")
+            rec["engine"] = be.build(dest, eng, precision=prec, workspace_mb=workspace_mb, dla_core=dla_core)
+        rec.update({"source_onnx": str(model), "source_sha256": sha256_file(model), "sha256": sha256_file(dest),
+                    "size_mb": dest.stat().st_size / 1e6, "backend": backend})
+        records.append(rec)
+    result = {"schema": "eo-edge-compile/1", "tool_versions": tool_versions(), "model": str(model),
+              "artifacts": records, "seconds": time.perf_counter() - t_all}
+    for rec in records:
+        write_json(Path(rec["artifact"] + ".json"), {**result, "artifacts": [rec]})
+    if json_out:
+        write_json(json_out, result)
+    failed = [r for r in records if "gate" in r and max_drop is not None and r["gate"]["drop"] > max_drop]
+    if failed:
+        r = failed[0]
+        raise EOEdgeError(f"accuracy gate failed: {Path(r['artifact']).name} drops {r['gate']['drop']:.2f} pts "
+                          f"(> --max-drop {max_drop})")
+    return result

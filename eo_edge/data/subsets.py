@@ -1,0 +1,68 @@
+"""Small real subsets shipped inside the project (credited to EuroSAT, MIT licence).
+
+* ``calibration/``: 512 training images (stratified, seeded; see
+  :func:`eo_edge.data.split.calibration_indices`) for INT8 calibration.
+* ``samples/eurosat-test-1000/``: 100 test images per class, the out-of-the-box data of
+  ``eo-edge bench`` when the full dataset has not been prepared.
+
+Both are flat folders of the original JPEG bytes named ``<Class>_<n>.jpg``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EOEdgeError
+from .prepare import IMAGE_EXTS, decode_image, natural_key
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CALIBRATION_DIR = PROJECT_ROOT / "calibration"
+TEST_SUBSET_DIR = PROJECT_ROOT / "samples" / "eurosat-test-1000"
+
+
+def copy_from_archive(archive: Path, names: list[str], dest: Path) -> int:
+    """Copy members ``<Class>/<file>`` of a EuroSAT zip, byte for byte, to ``dest/<file>``.
+
+    Returns the number of files written.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(archive) as zf:
+        index = {"/".join(i.filename.split("/")[-2:]): i for i in zf.infolist() if not i.is_dir()}
+        for n in names:
+            (dest / n.split("/")[-1]).write_bytes(zf.read(index[n]))
+    return len(names)
+
+
+def load_flat_images(folder: Path, limit: int | None = None) -> tuple[np.ndarray, list[str], list[str], list[str]]:
+    """Decode up to ``limit`` images of a folder (recursively, natural order).
+
+    Returns:
+        ``(images uint8 (N,64,64,3), names, sha256s, skipped)``.
+
+    Raises:
+        EOEdgeError: folder missing or no readable image in it.
+    """
+    if not folder.is_dir():
+        raise EOEdgeError(f"calibration folder not found: {folder}")
+    files = sorted((f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS),
+                   key=lambda f: natural_key(str(f.relative_to(folder))))
+    imgs, names, hashes, skipped = [], [], [], []
+    for f in files:
+        if limit is not None and len(imgs) >= limit:
+            break
+        b = f.read_bytes()
+        try:
+            arr, _ = decode_image(b)
+        except ValueError as e:
+            skipped.append(f"{f.name}: {e}")
+            continue
+        imgs.append(arr)
+        names.append(str(f.relative_to(folder)))
+        hashes.append(hashlib.sha256(b).hexdigest())
+    if not imgs:
+        raise EOEdgeError(f"no readable image in calibration folder {folder}")
+    return np.stack(imgs), names, hashes, skipped

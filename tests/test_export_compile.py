@@ -1,0 +1,172 @@
+"""Export, FP16/INT8 compile, metadata round trip, and every bad input of the deploy side."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import onnx
+import pytest
+
+from conftest import SENTRY, assert_one_line_error, needs_sentry, run_cli
+from eo_edge.errors import EOEdgeError
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def exported(small_ckpt, tmp_path_factory):
+    from eo_edge.data import split_indices
+    from eo_edge.export import export
+
+    d = tmp_path_factory.mktemp("onnx")
+    out = d / "r8.onnx"
+    from conftest import ROOT  # noqa: F401
+
+    return out, export(small_ckpt, out, parity_images=_test_images())
+
+
+def _test_images(n: int = 256):
+    from eo_edge.data.subsets import TEST_SUBSET_DIR, load_flat_images
+
+    return load_flat_images(TEST_SUBSET_DIR, n)[0]
+
+
+def test_export_compact_graph_and_parity(exported):
+    out, rec = exported
+    assert rec["nodes"] <= 30, rec["op_counts"]
+    assert rec["op_counts"].get("AveragePool") == 1 and "Gather" not in rec["op_counts"]
+    assert rec["parity"]["max_abs_diff"] <= 1e-4 and rec["parity"]["top1_agreement"] == 100.0
+    m = onnx.load(str(out))
+    assert [i.name for i in m.graph.input] == ["input"] and [o.name for o in m.graph.output] == ["logits"]
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in m.graph.initializer)
+    assert not list(out.parent.glob("*.data"))
+
+
+def test_metadata_round_trip(exported, small_ckpt):
+    from eo_edge.export import read_metadata
+    from eo_edge.fileio import sha256_file
+    from eo_edge.models.checkpoint import load_checkpoint
+    from eo_edge.models.registry import ModelConfig
+
+    out, _ = exported
+    md = read_metadata(out)
+    _, cfg, _ = load_checkpoint(small_ckpt)
+    assert ModelConfig.from_dict(md["config"]) == cfg
+    assert md["source_sha256"] == sha256_file(small_ckpt) and md["precision"] == "fp32"
+    assert md["eo_edge_version"] and md["simplifier"].startswith(("onnxsim", "onnxslim"))
+
+
+@needs_sentry
+def test_sentry_224_exports_compactly():
+    from eo_edge.export import export
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as td:
+        rec = export(SENTRY / "resnet8_dual.pth", Path(td) / "s.onnx", parity_images=_test_images(32))
+    assert rec["input_size"] == 224 and rec["nodes"] <= 30 and rec["op_counts"].get("MatMul") == 2
+    assert rec["parity"]["max_abs_diff"] <= 1e-4 and rec["parity"]["top1_agreement"] == 100.0
+
+
+def test_compile_fp16_int8_and_calibration_cache(exported, prepared, tmp_path):
+    import shutil
+
+    src, _ = exported
+    model = tmp_path / "r8.onnx"
+    shutil.copy(src, model)
+    p = run_cli("compile", str(model), "--fp16", "--int8", "--calib-size", "128", "--json", str(tmp_path / "c.json"), "-q")
+    assert p.returncode == 0, p.stderr
+    rec = json.loads((tmp_path / "c.json").read_text())
+    arts = {a["precision"]: a for a in rec["artifacts"]}
+    assert arts["int8"]["calibration_cache"] == "miss" and arts["int8"]["calibration_images"]["n_images"] == 128
+    assert len(arts["int8"]["calibration_images"]["files"][0]["sha256"]) == 64
+    for prec, a in arts.items():
+        g = a["gate"]
+        assert g["n_images"] == 4050 and g["top1_agreement"] > 90.0
+        md = {p.key: p.value for p in onnx.load(a["artifact"]).metadata_props}
+        assert json.loads(md["eo_edge.precision"]) == prec
+    q = onnx.load(arts["int8"]["artifact"])
+    ops = {n.op_type for n in q.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    f16 = onnx.load(arts["fp16"]["artifact"])
+    assert f16.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in f16.graph.initializer)
+    # unchanged inputs: calibration is skipped
+    p = run_cli("compile", str(model), "--int8", "--calib-size", "128", "--json", str(tmp_path / "c2.json"), "-q")
+    assert p.returncode == 0, p.stderr
+    assert json.loads((tmp_path / "c2.json").read_text())["artifacts"][0]["calibration_cache"] == "hit"
+    # eval accepts compiled artifacts with the preprocessing recorded in them
+    p = run_cli("eval", arts["int8"]["artifact"], "--split", "val", "--json", str(tmp_path / "e.json"), "-q")
+    assert p.returncode == 0, p.stderr
+    e = json.loads((tmp_path / "e.json").read_text())
+    assert e["n_images"] == 4050 and abs(e["top1"] - arts["int8"]["gate"]["top1"]) < 1e-9
+
+
+def test_calibration_folder_problems(exported, tmp_path):
+    import shutil
+
+    from eo_edge.data.subsets import CALIBRATION_DIR
+
+    src, _ = exported
+    model = tmp_path / "r8.onnx"
+    shutil.copy(src, model)
+    few = tmp_path / "few"
+    few.mkdir()
+    for f in sorted(CALIBRATION_DIR.glob("*.jpg"))[:10]:
+        shutil.copy(f, few / f.name)
+    p = run_cli("compile", str(model), "--int8", "--calib", str(few), "--eval-data", str(few), "-q")
+    assert p.returncode == 0, p.stderr
+    assert "only 10 calibration images" in p.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    p = run_cli("compile", str(model), "--int8", "--calib", str(empty), "-q")
+    assert_one_line_error(p, "no readable image")
+
+
+def test_bad_inputs_never_destroy_existing_artifacts(exported, small_ckpt, tmp_path):
+    existing = tmp_path / "keep.onnx"
+    existing.write_bytes(b"previous artifact")
+    # unsupported opset
+    p = run_cli("export", str(small_ckpt), "-o", str(existing), "--opset", "7")
+    assert_one_line_error(p, "unsupported opset")
+    # checkpoint that does not match the architecture
+    if (SENTRY / "resnet8_dual.pth").is_file():
+        p = run_cli("export", str(SENTRY / "resnet8_dual.pth"), "--arch", "resnet16", "-o", str(existing))
+        assert_one_line_error(p, "do not match architecture")
+    # output folder that does not exist
+    p = run_cli("export", str(small_ckpt), "-o", str(tmp_path / "no" / "such" / "dir" / "m.onnx"))
+    assert_one_line_error(p, "output folder does not exist")
+    # missing / corrupt ONNX
+    p = run_cli("compile", str(tmp_path / "missing.onnx"), "--int8")
+    assert_one_line_error(p, "not found")
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"\x08\x07garbage that is not a protobuf")
+    p = run_cli("compile", str(corrupt), "--fp16")
+    assert_one_line_error(p, "not a valid ONNX file")
+    p = run_cli("eval", str(corrupt), "--split", "val")
+    assert_one_line_error(p, "ONNX")
+    # TensorRT asked for on a machine without it
+    out, _ = exported
+    p = run_cli("compile", str(out), "--int8", "--backend", "tensorrt")
+    assert_one_line_error(p, "TensorRT")
+    assert existing.read_bytes() == b"previous artifact"
+
+
+def test_full_disk_leaves_previous_file(tmp_path, monkeypatch):
+    import errno
+
+    from eo_edge import fileio
+
+    target = tmp_path / "m.onnx"
+    target.write_bytes(b"old")
+
+    def boom(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fileio.os, "replace", boom)
+    with pytest.raises(EOEdgeError, match="disk full"):
+        fileio.write_bytes(target, b"new contents")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # no temporary left behind
