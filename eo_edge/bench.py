@@ -73,6 +73,7 @@ class Artifact:
     model: str
     role: str
     precision: str
+    source: str = ""
     runner: Any = None
     cfg: Any = None
     result: dict = field(default_factory=dict)
@@ -239,7 +240,8 @@ def gemm_peak(precision: str, threads: int | None, n: int = 1024, iters: int = 1
 
 def peak_rss_mb(path: Path, backend: str, batch: int, threads: int | None) -> float | None:
     """Peak resident memory (MB) of a fresh Python process that loads ``path`` and runs 10
-    inferences at ``batch`` (``ru_maxrss`` of the child). None if the probe fails."""
+    inferences at ``batch``: the child's ``VmHWM`` (Linux /proc; ``ru_maxrss`` is not used
+    because Linux carries the parent's high-water mark across fork+exec). None if the probe fails."""
     code = (
         "import resource,sys,numpy as np\n"
         "from eo_edge.backends import get_backend\n"
@@ -247,7 +249,7 @@ def peak_rss_mb(path: Path, backend: str, batch: int, threads: int | None) -> fl
         "s=int(r.metadata['config']['input_size'])\n"
         f"x=np.zeros(({batch},3,s,s),np.float32)\n"
         "[r.infer(x) for _ in range(10)]\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])\n")
     try:
         p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
         return int(p.stdout.strip().splitlines()[-1]) / 1024.0 if p.returncode == 0 else None
@@ -331,7 +333,7 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
         cfg = ModelConfig.from_dict(md["config"])
         prec = md.get("precision", "fp32")
         key = (p.name.split(".")[0] if prec != "fp32" else p.stem, prec)
-        seen[key] = Artifact(f"{cfg.arch}-{prec}", p, cfg.arch, cfg.role, prec)
+        seen[key] = Artifact(f"{cfg.arch}-{prec}", p, cfg.arch, cfg.role, prec, source=key[0])
         if prec == "fp32":
             fp32_sources.append((p, md))
     calib = None
@@ -351,15 +353,15 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
                         calib = load_flat_images(CALIBRATION_DIR, 512)
                     x = preprocess(calib[0], cfg.input_size, cfg.mean, cfg.std)
                     to_int8(p, out, x, method="minmax", image_hashes=calib[2], cache_dir=cache / "calib")
-            seen[(p.stem, prec)] = Artifact(f"{cfg.arch}-{prec}", out, cfg.arch, cfg.role, prec)
+            seen[(p.stem, prec)] = Artifact(f"{cfg.arch}-{prec}", out, cfg.arch, cfg.role, prec, source=p.stem)
     arts = [a for a in seen.values() if a.precision in precisions or not precisions]
     # unique names (two inputs of the same arch and precision get the file stem appended)
     names: dict[str, int] = {}
     for a in arts:
         names[a.name] = names.get(a.name, 0) + 1
     for a in arts:
-        if names[a.name] > 1:
-            a.name = f"{a.name}({a.path.name})"
+        if names[a.name] > 1:  # e.g. two ResNet8 checkpoints: name them by their source file
+            a.name = f"{a.source}-{a.precision}"
     order = {"student": 0, "teacher": 1, "baseline": 2}
     prec_order = {"fp32": 0, "fp16": 1, "int8": 2}
     return sorted(arts, key=lambda a: (order.get(a.role, 3), a.model, prec_order.get(a.precision, 3)))
@@ -483,7 +485,11 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
             t = prog.add_task("MACs, size, memory", total=len(arts))
             for a in arts:
                 c = count_macs(a.path, a.cfg.input_size)
-                a.result.update({"params": int(c["params"]), "macs": int(c["macs"]), "flops": int(c["flops"]),
+                md_params = a.runner.metadata.get("params")
+                a.result.update({"params": int(md_params if md_params else c["params"]),
+                                 "params_source": "PyTorch trainable parameters (export metadata)" if md_params
+                                 else "ONNX initializers (BatchNorm folded)", "params_onnx": int(c["params"]),
+                                 "macs": int(c["macs"]), "flops": int(c["flops"]),
                                  "macs_input_size": a.cfg.input_size, "size_mb": a.path.stat().st_size / 1e6,
                                  "peak_rss_mb": peak_rss_mb(a.path, opts.backend, opts.throughput_batch, threads)
                                  if opts.memory else None})

@@ -24,7 +24,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="eo-edge: EO image classifiers from training to a satellite's payload computer.")
 data_app = typer.Typer(no_args_is_help=True, help="Prepare or download the EuroSAT RGB dataset.")
 app.add_typer(data_app, name="data")
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 200)  # files/pipes get the full table
 err = Console(stderr=True)
 
 HomeOpt = typer.Option(None, "--home", help="eo-edge home/cache folder (default $EO_EDGE_HOME or ~/.cache/eo-edge).")
@@ -472,7 +472,7 @@ def bench(
     print_table(run, out)
     if json_out:
         write_json(json_out, run)
-    out.print(f"report: {files.get('markdown', out_dir / 'report.md')}  (JSON {out_dir / 'bench.json'}, plots in {out_dir})")
+    out.print(f"report: {files.get('report.md', out_dir / 'report.md')}  (JSON {out_dir / 'bench.json'}, plots in {out_dir})")
     if run.get("interrupted"):
         raise typer.Exit(130)
 
@@ -510,7 +510,7 @@ def report(
     if len(loaded) == 1:
         files = write_report(loaded[0], out_dir)
         print_table(loaded[0], out)
-        out.print(f"report: {files.get('markdown')}")
+        out.print(f"report: {files.get('report.md')}")
     else:
         labs = labels.split(",") if labels else [p.parent.name or p.stem for p in runs]
         if len(labs) != len(loaded):

@@ -71,7 +71,7 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
     val = None
     try:
         ds = resolve_data(eval_data, home, not quiet)
-        val = ds.subset(split_indices(ds, "val")) if eval_data is None or (ds.root and ds.manifest.get("format")) else ds
+        val = ds.subset(split_indices(ds, "val")) if eval_data is None else ds  # --eval-data: all of it
     except EOEdgeError as e:
         if eval_data is not None or max_drop is not None or auto_fallback:
             raise EOEdgeError(f"accuracy gate needs validation data: {e}") from None

@@ -304,6 +304,7 @@ def export(ckpt: Path, out: Path, *, img_size: int | None = None, opset: int = 1
         raise EOEdgeError(f"unsupported opset {opset}; use {SUPPORTED_OPSETS.start}..{SUPPORTED_OPSETS.stop - 1}")
     model, cfg, info = load_checkpoint(ckpt, arch=arch, preset=preset, img_size=img_size)
     model.eval()
+    n_params = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
     replaced = replace_adaptive_pools(model, cfg.input_size)
     raw, exporter = _torch_export(model, cfg.input_size, opset, dynamic_batch)
     proto = onnx.load_from_string(raw)
@@ -317,6 +318,9 @@ def export(ckpt: Path, out: Path, *, img_size: int | None = None, opset: int = 1
         "eo_edge.source": Path(ckpt).name, "eo_edge.eo_edge_version": __version__,
         "eo_edge.input": "float32 NCHW, RGB in [0,1] normalised with config mean/std (not inside the graph)",
         "eo_edge.exporter": exporter, "eo_edge.simplifier": simplifier,
+        # trainable parameters of the PyTorch model (the ONNX graph holds fewer numbers: BatchNorm is
+        # folded into the convolutions' weights and biases)
+        "eo_edge.params": n_params,
     })
     proto.producer_name, proto.producer_version = "eo-edge", __version__
     try:
@@ -336,6 +340,7 @@ def export(ckpt: Path, out: Path, *, img_size: int | None = None, opset: int = 1
     for n in proto.graph.node:
         ops[n.op_type] = ops.get(n.op_type, 0) + 1
     return {"onnx": str(out), "arch": cfg.arch, "input_size": cfg.input_size, "nodes": len(proto.graph.node),
+            "params": n_params,
             "op_counts": dict(sorted(ops.items())), "opset": actual_opset, "exporter": exporter,
             "simplifier": simplifier, "replaced_pools": replaced, "parity": parity,
             "size_mb": len(data) / 1e6, "sha256": sha256_file(out), "source_sha256": info["sha256"],

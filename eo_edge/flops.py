@@ -127,6 +127,9 @@ def _fix_input_shapes(graph, batch: int, input_size: int | None) -> list[int] | 
         dims = tt.shape.dim
         if len(dims) >= 1 and not dims[0].HasField("dim_value"):
             dims[0].dim_value = batch
+        elif len(dims) >= 1 and dims[0].dim_value != batch:
+            raise EOEdgeError(f"graph input {inp.name!r} has a fixed batch of {dims[0].dim_value}; "
+                              f"count at batch {dims[0].dim_value} or export with a dynamic batch")
         if len(dims) == 4 and image_shape is None:
             if input_size is not None:
                 for d in dims[2:]:
@@ -300,8 +303,8 @@ def count_macs(model: str | Path | Any, input_size: int | None = None, batch: in
         FLOPs = 2 x MACs (+ other_flops listed separately)"``).
 
     Raises:
-        EOEdgeError: unreadable file, bad ``batch``/``input_size``, or an input size that
-            contradicts a fixed-size graph.
+        EOEdgeError: unreadable file, bad ``batch``/``input_size``, or a batch or input size
+            that contradicts a fixed-shape graph.
     """
     import onnx
 

@@ -66,3 +66,13 @@ def assert_one_line_error(p: subprocess.CompletedProcess, *needles: str) -> None
     joined = " ".join(lines)
     for n in needles:
         assert n in joined, (n, p.stderr)
+
+
+@pytest.fixture(scope="session")
+def exported(small_ckpt, tmp_path_factory):
+    """``(path, record)`` of the small ResNet8 exported to ONNX (parity-checked on real test images)."""
+    from eo_edge.data.subsets import TEST_SUBSET_DIR, load_flat_images
+    from eo_edge.export import export
+
+    out = tmp_path_factory.mktemp("onnx") / "r8.onnx"
+    return out, export(small_ckpt, out, parity_images=load_flat_images(TEST_SUBSET_DIR, 256)[0])

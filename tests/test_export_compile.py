@@ -15,18 +15,6 @@ from eo_edge.errors import EOEdgeError
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(scope="module")
-def exported(small_ckpt, tmp_path_factory):
-    from eo_edge.data import split_indices
-    from eo_edge.export import export
-
-    d = tmp_path_factory.mktemp("onnx")
-    out = d / "r8.onnx"
-    from conftest import ROOT  # noqa: F401
-
-    return out, export(small_ckpt, out, parity_images=_test_images())
-
-
 def _test_images(n: int = 256):
     from eo_edge.data.subsets import TEST_SUBSET_DIR, load_flat_images
 
@@ -85,8 +73,9 @@ def test_compile_fp16_int8_and_calibration_cache(exported, prepared, tmp_path):
     for prec, a in arts.items():
         g = a["gate"]
         assert g["n_images"] == 4050 and g["top1_agreement"] > 90.0
-        md = {p.key: p.value for p in onnx.load(a["artifact"]).metadata_props}
-        assert json.loads(md["eo_edge.precision"]) == prec
+        from eo_edge.export import read_metadata
+
+        assert read_metadata(a["artifact"])["precision"] == prec
     q = onnx.load(arts["int8"]["artifact"])
     ops = {n.op_type for n in q.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops

@@ -122,6 +122,11 @@ def test_fixed_size_graph_refuses_other_size(graphs):
         count_macs(graphs["p64"], input_size=224)
     with pytest.raises(EOEdgeError, match="not found"):
         count_macs(graphs["dir"] / "missing.onnx")
+    fixed = onnx.load(str(graphs["p64"]))
+    fixed.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    assert count_macs(fixed)["macs"] == HAND_MACS_64
+    with pytest.raises(EOEdgeError, match="fixed batch of 1"):
+        count_macs(fixed, batch=8)
 
 
 def test_dynamic_spatial_input(graphs):

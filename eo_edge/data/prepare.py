@@ -148,11 +148,24 @@ def _iter_archive(path: Path, issues: list[str]) -> Iterator[tuple[str, str, byt
 def _iter_folder(path: Path, issues: list[str]) -> Iterator[tuple[str, str, bytes]]:
     """Yield ``(class_name, rel_name, bytes)`` from a folder of class sub-folders.
 
-    Accepts ``path/<Class>/*.jpg`` or the archive's ``path/2750/<Class>/*.jpg``.
+    Accepts ``path/<Class>/*.jpg``, the archive's ``path/2750/<Class>/*.jpg``, or a flat
+    folder of ``<Class>_<n>.jpg`` files (the class is the name before the last underscore).
     """
     if (path / "2750").is_dir():
         path = path / "2750"
-    for cdir in sorted((d for d in path.iterdir() if d.is_dir()), key=lambda d: d.name):
+    subdirs = [d for d in path.iterdir() if d.is_dir()]
+    if not subdirs:  # a flat folder of <Class>_<n>.jpg files (like calibration/ and samples/)
+        for f in sorted((f for f in path.iterdir() if f.suffix.lower() in IMAGE_EXTS), key=lambda f: natural_key(f.name)):
+            cls = f.name.rsplit("_", 1)[0] if "_" in f.name else None
+            if cls is None:
+                issues.append(f"no class in file name (expected <Class>_<n>.jpg): {f.name}")
+                continue
+            try:
+                yield cls, f"{cls}/{f.name}", f.read_bytes()
+            except OSError as e:
+                issues.append(f"unreadable file {f.name}: {e}")
+        return
+    for cdir in sorted(subdirs, key=lambda d: d.name):
         files = sorted((f for f in cdir.iterdir() if f.suffix.lower() in IMAGE_EXTS), key=lambda f: natural_key(f.name))
         if not files:
             issues.append(f"empty class folder skipped: {cdir.name}")

@@ -1,0 +1,73 @@
+"""`eo-edge bench` and `eo-edge report` end to end on real images, and the JSON schema."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error, run_cli
+from eo_edge.bench import interleaved_latency, percentiles, ratio_stats, reduction_pct
+
+
+def test_bench_measures_and_reports(exported, prepared, tmp_path):
+    src, _ = exported
+    out = tmp_path / "b"
+    p = run_cli("bench", str(src), "--precisions", "fp32,int8", "--runs", "40", "--rounds", "4", "--warmup", "3",
+                "--batch", "16", "--no-peak", "--out", str(out), "--json", str(tmp_path / "b.json"), "-q")
+    assert p.returncode == 0, p.stderr
+    run = json.loads((out / "bench.json").read_text())
+    from eo_edge.report import validate
+
+    assert validate(run) == []
+    assert run["data"] == {"kind": "test split", "n_images": 4050, "source": run["data"]["source"]}
+    arts = {a["precision"]: a for a in run["artifacts"]}
+    assert set(arts) == {"fp32", "int8"}
+    for a in arts.values():
+        assert a["accuracy"]["n_images"] == 4050
+        assert len(a["latency_ms"]["samples"]) == 40 and a["latency_ms"]["p50"] > 0
+        assert a["latency_ms"]["p50"] <= a["latency_ms"]["p90"] <= a["latency_ms"]["p99"]
+        assert a["params"] == 103_642 and a["macs"] == 58_398_336 and a["flops"] == 2 * a["macs"]
+        assert a["power"]["source"] == "n/a"  # no tegrastats/NVML/RAPL on CI machines
+        assert a["peak_rss_mb"] is None or a["peak_rss_mb"] > 10
+    assert arts["int8"]["size_mb"] < arts["fp32"]["size_mb"]
+    # the Markdown shows the JSON's numbers
+    md = (out / "report.md").read_text()
+    assert f"{arts['fp32']['latency_ms']['p50']:.3f}" in md
+    assert json.loads((tmp_path / "b.json").read_text())["schema"] == "eo-edge-bench/1"
+    # re-render and compare
+    p = run_cli("report", str(out / "bench.json"), "--out", str(tmp_path / "r1"))
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "r1" / "report.md").read_text().count("|") > 20
+    p = run_cli("report", str(out / "bench.json"), str(out / "bench.json"), "--labels", "a,b", "--out", str(tmp_path / "r2"))
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "r2" / "compare.md").is_file()
+
+
+def test_bench_and_report_bad_input(tmp_path, exported):
+    src, _ = exported
+    p = run_cli("bench", str(src), "--backend", "tensorrt")
+    assert_one_line_error(p, "TensorRT")
+    p = run_cli("bench", str(tmp_path / "missing.onnx"))
+    assert_one_line_error(p, "not found")
+    p = run_cli("bench", str(src), "--precisions", "int4")
+    assert_one_line_error(p, "unknown precision")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema": "something-else"}))
+    p = run_cli("report", str(bad))
+    assert_one_line_error(p, "not an eo-edge bench run")
+
+
+def test_protocol_helpers():
+    calls = []
+    lat = interleaved_latency([lambda: calls.append("a"), lambda: calls.append("b")], warmup=2, runs=6, rounds=3)
+    # warm-up first, then strictly interleaved blocks of runs // rounds calls
+    assert calls == ["a", "a", "b", "b"] + ["a", "a", "b", "b"] * 3
+    assert len(lat) == 2 and [len(r) for r in lat[0]] == [2, 2, 2]
+    s = percentiles(np.array([1.0, 2.0, 3.0, 4.0, 100.0]))
+    assert s["p50"] == 3.0 and s["n"] == 5 and abs(s["mean"] - 22.0) < 1e-12
+    r = ratio_stats([np.array([1.0, 1.0]), np.array([2.0, 2.0])], [np.array([4.0]), np.array([4.0])])
+    assert r["median"] == pytest.approx(0.375) and r["rounds"] == 2
+    assert reduction_pct(103_642, 4_393_971) == pytest.approx(97.641, abs=1e-3)
+    assert reduction_pct(None, 1.0) is None
