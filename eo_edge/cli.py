@@ -162,6 +162,8 @@ def train(
     ds = resolve_data(data, home, not quiet)
     run_dir = out_dir or home_dir(home) / "runs" / f"{arch}-{img_size}px-s{seed}"
     res = run_train(opts, ds, run_dir, resume=resume, progress=not quiet, log=_log, command=_command_line())
+    if "test" not in res:  # a non-zero rank under torchrun: rank 0 reports
+        return
     _print_report(res["test"], f"{arch} test split", res)
     out.print(f"best checkpoint: {run_dir / 'best.pt'}  (epoch {res['best_epoch']}, val top-1 {res['best_val_top1']:.2f} %)")
     if json_out:
@@ -227,6 +229,8 @@ def distill(
     run_dir = out_dir or home_dir(home) / "runs" / f"kd-{student}-{weighting}-s{seed}"
     res = run_train(opts, ds, run_dir, resume=resume, progress=not quiet, log=_log, command=_command_line(),
                     teacher_logits=cache)
+    if "test" not in res:  # a non-zero rank under torchrun: rank 0 reports
+        return
     _print_report(res["test"], f"{student} distilled ({weighting}) test split", res)
     out.print(f"best checkpoint: {run_dir / 'best.pt'}  (epoch {res['best_epoch']}, val top-1 {res['best_val_top1']:.2f} %)")
     if json_out:
@@ -465,6 +469,9 @@ def bench(
     opts = BenchOptions(warmup=warmup, runs=runs, rounds=rounds, throughput_batch=batch, threads=threads,
                         backend=backend, corruptions=cors, severities=sevs, peak=peak, memory=memory)
     run = run_bench(arts, ds, info, opts, command=_command_line(), progress=not quiet, log=_log)
+    if not run["comparisons"]:
+        _log("[yellow]note:[/] no FP32 baseline (role 'baseline', e.g. MobileViTV2) among the inputs: "
+             "the paper comparison is skipped")
     from .report import print_table, write_report
 
     write_json(out_dir / "bench.json", run)
