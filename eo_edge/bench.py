@@ -297,12 +297,14 @@ def load_config(path: Path) -> dict:
     return cfg
 
 
-def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, log: Callable[[str], None]) -> list[Artifact]:
+def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, log: Callable[[str], None],
+                      backend: str = "onnxruntime") -> list[Artifact]:
     """Turn checkpoints / ONNX files into precision-carrying ONNX artifacts.
 
     A checkpoint is exported (needs torch) and, like an FP32 ONNX, compiled to each requested
     precision that is not already given; results are cached in ``cache`` by content hash.
-    Compiled inputs (FP16/INT8 ONNX) are measured as they are.
+    Compiled inputs (FP16/INT8 ONNX) are measured as they are. INT8 made here uses uint8
+    activations for ONNX Runtime (its fast U8S8 form on x86) and symmetric int8 for TensorRT.
 
     Raises:
         EOEdgeError: a missing or unreadable input.
@@ -345,7 +347,8 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
             if prec == "fp32" or (p.stem, prec) in seen:
                 continue
             sha = sha256_file(p)[:10]
-            out = cache / f"{p.stem}-{sha}.{prec if prec != 'int8' else 'int8-minmax'}.onnx"
+            act = "u8" if backend == "onnxruntime" else "s8"
+            out = cache / f"{p.stem}-{sha}.{prec if prec != 'int8' else 'int8-minmax' + ('-u8' if act == 'u8' else '')}.onnx"
             if not out.is_file():
                 log(f"compiling {p.name} -> {prec}")
                 if prec == "fp16":
@@ -354,7 +357,8 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
                     if calib is None:
                         calib = load_flat_images(CALIBRATION_DIR, 512)
                     x = preprocess(calib[0], cfg.input_size, cfg.mean, cfg.std)
-                    to_int8(p, out, x, method="minmax", image_hashes=calib[2], cache_dir=cache / "calib")
+                    to_int8(p, out, x, method="minmax", image_hashes=calib[2], cache_dir=cache / "calib",
+                            activations=act)
             seen[(p.stem, prec)] = Artifact(f"{cfg.arch}-{prec}", out, cfg.arch, cfg.role, prec, source=p.stem)
     arts = [a for a in seen.values() if a.precision in precisions or not precisions]
     # unique names (two inputs of the same arch and precision get the file stem appended)

@@ -363,6 +363,7 @@ def compile_cmd(
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration image folder (default: the committed calibration/ set)."),
     calib_size: int = typer.Option(512, "--calib-size", help="Number of calibration images."),
     method: str = typer.Option("minmax", "--method", help="Calibration: minmax, entropy or percentile."),
+    activations: str = typer.Option("auto", "--activations", help="INT8 activations: s8 (symmetric, TensorRT-ready), u8 (asymmetric, fast on ONNX Runtime x86), auto (u8 for onnxruntime, s8 for tensorrt)."),
     backend: str = typer.Option("onnxruntime", "--backend", help="onnxruntime (x86, CI) or tensorrt (Jetson: builds an engine)."),
     eval_data: Optional[Path] = typer.Option(None, "--eval-data", help="Data for the accuracy gate (default: validation split of the prepared dataset)."),
     max_drop: Optional[float] = typer.Option(None, "--max-drop", help="Fail if top-1 drops more than PTS points below the FP32 parent."),
@@ -384,7 +385,8 @@ def compile_cmd(
     """
     from .compile_cmd import run_compile
 
-    run_compile(model=model, fp16=fp16, int8=int8, calib=calib, calib_size=calib_size, method=method, backend=backend,
+    run_compile(model=model, fp16=fp16, int8=int8, calib=calib, calib_size=calib_size, method=method,
+                activations=activations, backend=backend,
                 eval_data=eval_data, max_drop=max_drop, auto_fallback=auto_fallback, output=output,
                 workspace_mb=workspace_mb, dla_core=dla_core, home=home, json_out=json_out, quiet=quiet,
                 log=_log, console=out, resolve_data=resolve_data)
@@ -463,7 +465,7 @@ def bench(
                 raise EOEdgeError(f"unknown corruption {c!r}; known: {', '.join(CORRUPTIONS)}")
         sevs = parse_severities(severities)
     out_dir.mkdir(parents=True, exist_ok=True)
-    arts = prepare_artifacts(paths, precs, home_dir(home) / "bench-cache", _log)
+    arts = prepare_artifacts(paths, precs, home_dir(home) / "bench-cache", _log, backend=backend)
     ds, info = bench_data(data, home, resolve_data, not quiet)
     _log(f"benchmarking {len(arts)} artifacts on {info['kind']} ({info['n_images']} images), backend {backend}")
     opts = BenchOptions(warmup=warmup, runs=runs, rounds=rounds, throughput_batch=batch, threads=threads,

@@ -31,6 +31,7 @@ def tool_versions() -> dict[str, str]:
 
 
 def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, calib_size: int, method: str,
+                activations: str = "auto",
                 backend: str, eval_data: Path | None, max_drop: float | None, auto_fallback: bool,
                 output: Path | None, workspace_mb: int, dla_core: int | None, home: Path | None,
                 json_out: Path | None, quiet: bool, log: Callable[[str], None], console: Any,
@@ -57,6 +58,11 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
         raise EOEdgeError("-o names one file: give it with only one of --fp16 / --int8")
     if auto_fallback and not int8:
         raise EOEdgeError("--auto-fallback applies to --int8")
+    if activations not in ("auto", "s8", "u8"):
+        raise EOEdgeError(f"unknown --activations {activations!r}; choose auto, s8 or u8")
+    act = activations if activations != "auto" else ("u8" if backend == "onnxruntime" else "s8")
+    if backend == "tensorrt" and act == "u8":
+        raise EOEdgeError("TensorRT needs symmetric int8 activations: use --activations s8 (or auto)")
     be = get_backend(backend)
     ok, why = be.available()
     if not ok:
@@ -81,7 +87,7 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
     t_all = time.perf_counter()
     jobs = (["fp16"] if fp16 else []) + (["int8"] if int8 else [])
     for prec in jobs:
-        dest = output or artifact_name(model, prec, method)
+        dest = output or artifact_name(model, prec, method, act)
         if prec == "fp16":
             rec = to_fp16(model, dest)
         else:
@@ -93,7 +99,7 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
                 log(f"[yellow]warning:[/] only {len(imgs)} calibration images in {cdir} (asked for {calib_size})")
             cx = preprocess(imgs, cfg.input_size, cfg.mean, cfg.std)
             cache = home_dir(home) / "calib-cache"
-            rec = to_int8(model, dest, cx, method=method, image_hashes=hashes, cache_dir=cache)
+            rec = to_int8(model, dest, cx, method=method, image_hashes=hashes, cache_dir=cache, activations=act)
             rec["calibration_images"] = {"folder": str(cdir), "n_images": len(names),
                                          "files": [{"name": n, "sha256": h} for n, h in zip(names, hashes)]}
         log(f"{prec}: wrote {dest} in {rec['seconds']:.1f} s"
@@ -109,7 +115,7 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
                 while g["drop"] > limit and k <= len(ranked):
                     excluded = [n for n, _ in ranked[:k]]
                     rec = {**rec, **to_int8(model, dest, cx, method=method, image_hashes=hashes, cache_dir=cache,
-                                            exclude_nodes=excluded)}
+                                            exclude_nodes=excluded, activations=act)}
                     g = gate(OnnxRuntimeRunner(dest).infer, parent, val, cfg, progress=not quiet)
                     log(f"  auto-fallback: {k} node(s) in float -> drop {g['drop']:.2f} pts")
                     rec["gate"] = g

@@ -79,6 +79,8 @@ def test_compile_fp16_int8_and_calibration_cache(exported, prepared, tmp_path):
     q = onnx.load(arts["int8"]["artifact"])
     ops = {n.op_type for n in q.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert arts["int8"]["artifact"].endswith(".int8-minmax-u8.onnx")  # ONNX Runtime's fast U8S8 form
+    assert _zero_point_types(q) == {onnx.TensorProto.UINT8, onnx.TensorProto.INT8}
     f16 = onnx.load(arts["fp16"]["artifact"])
     assert f16.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in f16.graph.initializer)
@@ -159,3 +161,32 @@ def test_full_disk_leaves_previous_file(tmp_path, monkeypatch):
         fileio.write_bytes(target, b"new contents")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # no temporary left behind
+
+
+def _zero_point_types(model) -> set[int]:
+    """Element types of the zero points of all QuantizeLinear/DequantizeLinear nodes."""
+    inits = {t.name: t for t in model.graph.initializer}
+    return {inits[n.input[2]].data_type for n in model.graph.node
+            if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2 and n.input[2] in inits}
+
+
+def test_tensorrt_style_int8_is_symmetric(exported, tmp_path):
+    import shutil
+
+    from eo_edge.export import read_metadata
+
+    src, _ = exported
+    model = tmp_path / "r8.onnx"
+    shutil.copy(src, model)
+    p = run_cli("compile", str(model), "--int8", "--activations", "s8", "--calib-size", "64", "-q")
+    assert p.returncode == 0, p.stderr
+    q = tmp_path / "r8.int8-minmax.onnx"
+    m = onnx.load(str(q))
+    assert _zero_point_types(m) == {onnx.TensorProto.INT8}
+    inits = {t.name: t for t in m.graph.initializer}
+    zps = [onnx.numpy_helper.to_array(inits[n.input[2]]) for n in m.graph.node
+           if n.op_type == "QuantizeLinear" and len(n.input) > 2]
+    assert zps and all((z == 0).all() for z in zps)  # symmetric: zero point 0 everywhere
+    assert read_metadata(q)["int8_activations"] == "s8"
+    p = run_cli("compile", str(model), "--int8", "--activations", "u8", "--backend", "tensorrt")
+    assert_one_line_error(p)
