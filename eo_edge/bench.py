@@ -212,7 +212,11 @@ def gemm_peak(precision: str, threads: int | None, n: int = 1024, iters: int = 1
             p = Path(td) / "g.onnx"
             onnx.save(model, str(p))
             if precision == "int8":
+                import logging
+
                 from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+                logging.getLogger().setLevel(logging.ERROR)  # ORT's "consider pre-processing" hint
 
                 class R:
                     def __init__(self):
@@ -336,18 +340,20 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
             raise EOEdgeError(f"{p} carries no eo-edge metadata; export it with `eo-edge export`")
         cfg = ModelConfig.from_dict(md["config"])
         prec = md.get("precision", "fp32")
-        key = (p.name.split(".")[0] if prec != "fp32" else p.stem, prec)
-        seen[key] = Artifact(f"{cfg.arch}-{prec}", p, cfg.arch, cfg.role, prec, source=key[0])
+        tag = prec + (f"-{md['int8_activations']}" if prec == "int8" and md.get("int8_activations") else "")
+        key = (p.name.split(".")[0] if prec != "fp32" else p.stem, tag)
+        seen[key] = Artifact(f"{cfg.arch}-{tag}", p, cfg.arch, cfg.role, prec, source=key[0])
         if prec == "fp32":
             fp32_sources.append((p, md))
     calib = None
     for p, md in fp32_sources:
         cfg = ModelConfig.from_dict(md["config"])
+        act = "u8" if backend == "onnxruntime" else "s8"
         for prec in precisions:
-            if prec == "fp32" or (p.stem, prec) in seen:
+            tag = prec if prec != "int8" else f"int8-{act}"
+            if prec == "fp32" or (p.stem, tag) in seen:
                 continue
             sha = sha256_file(p)[:10]
-            act = "u8" if backend == "onnxruntime" else "s8"
             out = cache / f"{p.stem}-{sha}.{prec if prec != 'int8' else 'int8-minmax' + ('-u8' if act == 'u8' else '')}.onnx"
             if not out.is_file():
                 log(f"compiling {p.name} -> {prec}")
@@ -359,7 +365,7 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
                     x = preprocess(calib[0], cfg.input_size, cfg.mean, cfg.std)
                     to_int8(p, out, x, method="minmax", image_hashes=calib[2], cache_dir=cache / "calib",
                             activations=act)
-            seen[(p.stem, prec)] = Artifact(f"{cfg.arch}-{prec}", out, cfg.arch, cfg.role, prec, source=p.stem)
+            seen[(p.stem, tag)] = Artifact(f"{cfg.arch}-{tag}", out, cfg.arch, cfg.role, prec, source=p.stem)
     arts = [a for a in seen.values() if a.precision in precisions or not precisions]
     # unique names (two inputs of the same arch and precision get the file stem appended)
     names: dict[str, int] = {}
@@ -367,7 +373,7 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
         names[a.name] = names.get(a.name, 0) + 1
     for a in arts:
         if names[a.name] > 1:  # e.g. two ResNet8 checkpoints: name them by their source file
-            a.name = f"{a.source}-{a.precision}"
+            a.name = f"{a.source}-{a.name.split('-', 1)[1]}"
     order = {"student": 0, "teacher": 1, "baseline": 2}
     prec_order = {"fp32": 0, "fp16": 1, "int8": 2}
     return sorted(arts, key=lambda a: (order.get(a.role, 3), a.model, prec_order.get(a.precision, 3)))

@@ -44,6 +44,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp_p = Path(tmp)
     try:
         yield tmp_p
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_p, 0o666 & ~umask)  # mkstemp creates 0600; artifacts get the usual mode
         os.replace(tmp_p, target)
     except OSError as e:
         with contextlib.suppress(OSError):

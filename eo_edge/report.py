@@ -677,7 +677,7 @@ def plot_all(run: dict, out_dir: Path) -> list[Path]:
         ax.set_ylabel("top-1 accuracy (%)")
         ax.set_title(f"Accuracy vs latency ({host})", fontsize=9)
         ax.grid(True, alpha=0.3)
-        ax.legend(handles=_legend_handles(acc) + ax.get_legend_handles_labels()[0], fontsize=7, loc="lower right")
+        ax.legend(handles=_legend_handles(acc) + ax.get_legend_handles_labels()[0], fontsize=7, loc="best")
         written.append(_save(fig, out_dir / PLOTS[0]))
 
     mac = [a for a in arts if _get(a, "accuracy", "top1") is not None and a.get("macs")]
@@ -693,7 +693,7 @@ def plot_all(run: dict, out_dir: Path) -> list[Path]:
         ax.set_ylabel("top-1 accuracy (%)")
         ax.set_title("Accuracy vs compute (MACs = multiply-accumulates, FLOPs = 2 x MACs)", fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(handles=_legend_handles(mac), fontsize=7, loc="lower right")
+        ax.legend(handles=_legend_handles(mac), fontsize=7, loc="best")
         written.append(_save(fig, out_dir / PLOTS[1]))
 
     sized = [a for a in arts if a.get("size_mb") is not None]
