@@ -367,6 +367,11 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
                             activations=act)
             seen[(p.stem, tag)] = Artifact(f"{cfg.arch}-{tag}", out, cfg.arch, cfg.role, prec, source=p.stem)
     arts = [a for a in seen.values() if a.precision in precisions or not precisions]
+    if backend == "tensorrt":  # TensorRT's explicit quantization needs symmetric int8 activations
+        skipped = [a for a in arts if a.name.endswith("int8-u8")]
+        for a in skipped:
+            log(f"skipping {a.path.name}: uint8 activations are for ONNX Runtime; TensorRT uses the symmetric INT8 file")
+        arts = [a for a in arts if a not in skipped]
     # unique names (two inputs of the same arch and precision get the file stem appended)
     names: dict[str, int] = {}
     for a in arts:

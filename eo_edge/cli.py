@@ -371,6 +371,8 @@ def compile_cmd(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output path (one precision only; default beside the input)."),
     workspace_mb: int = typer.Option(1024, "--workspace-mb", help="TensorRT builder workspace limit (MB)."),
     dla_core: Optional[int] = typer.Option(None, "--dla-core", help="TensorRT: build for this DLA core (GPU fallback on)."),
+    timing_cache: Optional[Path] = typer.Option(None, "--timing-cache", help="TensorRT: timing-cache file, loaded if present and saved after the build."),
+    batch_profile: str = typer.Option("1,1,32", "--batch-profile", help="TensorRT optimisation profile: min,opt,max batch."),
     home: Optional[Path] = HomeOpt,
     json_out: Optional[Path] = JsonOpt,
     quiet: bool = QuietOpt,
@@ -388,7 +390,8 @@ def compile_cmd(
     run_compile(model=model, fp16=fp16, int8=int8, calib=calib, calib_size=calib_size, method=method,
                 activations=activations, backend=backend,
                 eval_data=eval_data, max_drop=max_drop, auto_fallback=auto_fallback, output=output,
-                workspace_mb=workspace_mb, dla_core=dla_core, home=home, json_out=json_out, quiet=quiet,
+                workspace_mb=workspace_mb, dla_core=dla_core, timing_cache=timing_cache, batch_profile=batch_profile,
+                home=home, json_out=json_out, quiet=quiet,
                 log=_log, console=out, resolve_data=resolve_data)
 
 

@@ -34,6 +34,7 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
                 activations: str = "auto",
                 backend: str, eval_data: Path | None, max_drop: float | None, auto_fallback: bool,
                 output: Path | None, workspace_mb: int, dla_core: int | None, home: Path | None,
+                timing_cache: Path | None = None, batch_profile: str = "1,1,32",
                 json_out: Path | None, quiet: bool, log: Callable[[str], None], console: Any,
                 resolve_data: Callable) -> dict:
     """Implementation of ``eo-edge compile`` (see its ``--help``). Returns the JSON record.
@@ -63,6 +64,11 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
     act = activations if activations != "auto" else ("u8" if backend == "onnxruntime" else "s8")
     if backend == "tensorrt" and act == "u8":
         raise EOEdgeError("TensorRT needs symmetric int8 activations: use --activations s8 (or auto)")
+    try:
+        bmin, bopt, bmax = (int(v) for v in batch_profile.split(","))
+        assert 1 <= bmin <= bopt <= bmax
+    except (ValueError, AssertionError):
+        raise EOEdgeError(f"--batch-profile must be min,opt,max with 1 <= min <= opt <= max, got {batch_profile!r}") from None
     be = get_backend(backend)
     ok, why = be.available()
     if not ok:
@@ -125,7 +131,8 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
                 f"(drop {g['drop']:.2f} pts, agreement {g['top1_agreement']:.2f} %)")
         if backend != "onnxruntime":
             eng = Path(str(dest)[:-5] + ".engine")
-            rec["engine"] = be.build(dest, eng, precision=prec, workspace_mb=workspace_mb, dla_core=dla_core)
+            rec["engine"] = be.build(dest, eng, precision=prec, workspace_mb=workspace_mb, dla_core=dla_core,
+                                     timing_cache=timing_cache, min_batch=bmin, opt_batch=bopt, max_batch=bmax)
         rec.update({"source_onnx": str(model), "source_sha256": sha256_file(model), "sha256": sha256_file(dest),
                     "size_mb": dest.stat().st_size / 1e6, "backend": backend})
         records.append(rec)

@@ -71,3 +71,26 @@ def test_protocol_helpers():
     assert r["median"] == pytest.approx(0.375) and r["rounds"] == 2
     assert reduction_pct(103_642, 4_393_971) == pytest.approx(97.641, abs=1e-3)
     assert reduction_pct(None, 1.0) is None
+
+
+def test_deploy_side_runs_without_torch(tmp_path):
+    """ONNX Runtime evaluation and benchmarking of shipped ONNX files never import torch or timm."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = None; sys.modules['timm'] = None; sys.modules['torchvision'] = None\n"
+        "from eo_edge.cli import main\n"
+        f"sys.argv = ['eo-edge', 'bench', {str(ROOT / 'models' / 'resnet8_eurosat64.int8-minmax-u8.onnx')!r}, "
+        f"'--precisions', 'int8', '--runs', '20', '--rounds', '2', '--warmup', '2', '--no-peak', '--no-memory', "
+        f"'--out', {str(tmp_path / 'b')!r}, '-q', '--home', {str(tmp_path / 'h')!r}]\n"
+        "main()\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    run = json.loads((tmp_path / "b" / "bench.json").read_text())
+    a = run["artifacts"][0]
+    assert run["data"]["kind"] == "shipped test subset" and a["accuracy"]["n_images"] == 1000
+    assert a["accuracy"]["top1"] > 90.0  # the shipped ResNet8 on 1,000 real test images
