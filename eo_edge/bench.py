@@ -287,14 +287,9 @@ def load_config(path: Path) -> dict:
     Raises:
         EOEdgeError: missing or malformed file.
     """
-    import json
+    from .fileio import read_json
 
-    if not path.is_file():
-        raise EOEdgeError(f"bench config not found: {path}")
-    try:
-        cfg = json.loads(path.read_text())
-    except ValueError as e:
-        raise EOEdgeError(f"bench config {path} is not valid JSON: {e}") from None
+    cfg = read_json(path, "bench config")
     if not isinstance(cfg, dict) or not isinstance(cfg.get("models", []), list):
         raise EOEdgeError(f"bench config {path}: expected an object with a 'models' list")
     cfg["models"] = [str((path.parent / m).resolve()) if not Path(m).is_absolute() else m for m in cfg.get("models", [])]

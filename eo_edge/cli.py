@@ -60,7 +60,7 @@ def resolve_data(data: Optional[Path], home: Optional[Path], progress: bool = Tr
     import hashlib
 
     key = hashlib.sha1(str(data.resolve()).encode()).hexdigest()[:10]
-    cache = h / "datasets" / (f"eurosat" if data.name == "EuroSAT.zip" else f"{data.stem}-{key}")
+    cache = h / "datasets" / ("eurosat" if data.name == "EuroSAT.zip" else f"{data.stem}-{key}")
     if (cache / "manifest.json").is_file():
         import json
 
@@ -501,23 +501,10 @@ def report(
       eo-edge report eo-edge-bench/bench.json
       eo-edge report x86/bench.json jetson/bench.json --labels x86,orin-nano
     """
-    import json
-
     from .fileio import write_bytes
-    from .report import compare_markdown, print_table, validate, write_report
+    from .report import compare_markdown, load_run, print_table, write_report
 
-    loaded = []
-    for p in runs:
-        if not p.is_file():
-            raise EOEdgeError(f"bench run not found: {p}")
-        try:
-            r = json.loads(p.read_text())
-        except ValueError as e:
-            raise EOEdgeError(f"{p} is not valid JSON: {e}") from None
-        problems = validate(r)
-        if problems:
-            raise EOEdgeError(f"{p} is not an eo-edge bench run: {problems[0]}")
-        loaded.append(r)
+    loaded = [load_run(p) for p in runs]
     out_dir.mkdir(parents=True, exist_ok=True)
     if len(loaded) == 1:
         files = write_report(loaded[0], out_dir)

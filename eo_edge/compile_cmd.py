@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 
 from . import __version__
 from .errors import EOEdgeError

@@ -99,3 +99,18 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
                 break
             h.update(b)
     return h.hexdigest()
+
+
+def read_json(path: str | os.PathLike, what: str = "file") -> Any:
+    """Read a JSON file.
+
+    Raises:
+        EOEdgeError: ``"<what> not found: PATH"`` or ``"PATH is not valid JSON: ..."`` (one line).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise EOEdgeError(f"{what} not found: {p}")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise EOEdgeError(f"{p} is not valid JSON: {str(e).splitlines()[0][:150]}") from None

@@ -27,7 +27,6 @@ MACs = multiply-accumulates, FLOPs = 2 x MACs (see :mod:`eo_edge.flops`).
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime
 from pathlib import Path
@@ -344,13 +343,9 @@ def load_run(path: str | Path) -> dict[str, Any]:
     Raises:
         EOEdgeError: file missing, not JSON, or not a valid run.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise EOEdgeError(f"bench JSON not found: {p}")
-    try:
-        run = json.loads(p.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise EOEdgeError(f"{p} is not JSON: {str(e).splitlines()[0][:150]}") from None
+    from .fileio import read_json
+
+    run = read_json(path, "bench JSON")
     check(run)
     return run
 

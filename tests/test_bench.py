@@ -56,7 +56,9 @@ def test_bench_and_report_bad_input(tmp_path, exported):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"schema": "something-else"}))
     p = run_cli("report", str(bad))
-    assert_one_line_error(p, "not an eo-edge bench run")
+    assert_one_line_error(p, "not a valid eo-edge-bench/1 run")
+    p = run_cli("report", str(tmp_path / "missing.json"))
+    assert_one_line_error(p, "bench JSON not found")
 
 
 def test_protocol_helpers():

@@ -16,7 +16,7 @@ def test_teacher_cache_is_exactly_the_online_teacher(small_ckpt, prepared, tmp_p
     from eo_edge.data import split_indices
     from eo_edge.distill_train import build_teacher_cache
     from eo_edge.models.checkpoint import load_checkpoint
-    from eo_edge.train import augment_batch, to_model_input
+    from eo_edge.train import augment_batch
 
     rows = split_indices(prepared, "train")[:96]
     cache = build_teacher_cache([small_ckpt], prepared, rows, tmp_path, progress=False, log=lambda m: None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from conftest import SENTRY, assert_one_line_error, needs_sentry, run_cli

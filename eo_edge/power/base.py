@@ -18,6 +18,8 @@ A sampler is used like this (``bench`` is the only caller)::
 from __future__ import annotations
 
 import math
+import threading
+import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -155,3 +157,121 @@ class PowerSampler(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class EnergyCounterSampler(PowerSampler):
+    """A sampler over a cumulative energy counter, polled in a background thread.
+
+    The window's mean power is energy difference / time (mJ / s = mW), exact whatever
+    the polling rate; ``n_samples`` is the number of polls inside the window. A subclass
+    supplies :meth:`_read_counter`, :meth:`_begin_polling` and :meth:`_poll_once`, and
+    may supply :meth:`_polled_mean` (used when the energy counter gives ``None``).
+
+    Args:
+        interval_ms: polling interval of the background thread in ms.
+    """
+
+    scope: str = ""
+    #: whether the thread polls as soon as it starts (else only after each interval)
+    _poll_on_start: bool = False
+
+    def __init__(self, interval_ms: int = 100):
+        if interval_ms <= 0:
+            raise ValueError(f"interval_ms must be positive, got {interval_ms}")
+        self.interval_ms = int(interval_ms)
+        self._lock = threading.Lock()
+        self._stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._idle_mW: float | None = None
+        self._t0: float | None = None
+        self._c0: tuple[float | None, int] = (None, 0)
+
+    def idle_baseline(self, seconds: float) -> float | None:
+        """Mean power (mW) of this source over the next ``seconds``; stored as the idle baseline."""
+        clock = self._clock()
+        self._ensure_polling()
+        t0, c0 = clock.monotonic(), self._read_counter()
+        clock.sleep(max(0.0, seconds))
+        t1, c1 = clock.monotonic(), self._read_counter()
+        self._idle_mW = self._mean(t0, t1, c0, c1)
+        return self._idle_mW
+
+    def start(self) -> None:
+        """Open the timed window."""
+        self._ensure_polling()
+        self._t0, self._c0 = self._clock().monotonic(), self._read_counter()
+
+    def stop(self) -> PowerResult:
+        """Close the window and return its :class:`PowerResult` (mW, s; mean = energy / time).
+
+        Raises:
+            RuntimeError: :meth:`start` was not called.
+        """
+        if self._t0 is None:
+            raise RuntimeError(f"{type(self).__name__}.stop() called before start()")
+        t1, c1 = self._clock().monotonic(), self._read_counter()
+        t0, c0, self._t0 = self._t0, self._c0, None
+        self._stop_polling()
+        mean = self._mean(t0, t1, c0, c1)
+        n_polls = c1[1] - c0[1]
+        result = make_result(
+            self.name, [], t1 - t0, self._idle_mW, mean_mW=mean, n_samples=n_polls, scope=self.scope
+        )
+        self._idle_mW = None
+        return result
+
+    def close(self) -> None:
+        """Stop polling (safe to call twice)."""
+        if getattr(self, "_thread", None) is not None:
+            self._stop_polling()
+
+    # -- hooks -------------------------------------------------------------------------
+
+    @abstractmethod
+    def _read_counter(self) -> tuple[float | None, int]:
+        """``(energy in mJ, or None if the counter is not usable; polls since polling began)``."""
+
+    @abstractmethod
+    def _begin_polling(self) -> None:
+        """Reset the poll state (called before the polling thread starts)."""
+
+    @abstractmethod
+    def _poll_once(self) -> None:
+        """One poll, from the background thread; must not raise on a transient error."""
+
+    def _polled_mean(self, n0: int, n1: int) -> float | None:
+        """Mean power (mW) of polls ``n0:n1``, used when the energy counter gives ``None``."""
+        return None
+
+    def _clock(self) -> Any:
+        """The ``time`` module the window is timed with (a subclass returns its own module's)."""
+        return time
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _mean(self, t0: float, t1: float, c0: tuple[float | None, int], c1: tuple[float | None, int]) -> float | None:
+        (e0, n0), (e1, n1) = c0, c1
+        if e0 is not None and e1 is not None and t1 > t0:
+            return (e1 - e0) / (t1 - t0)  # mJ / s = mW
+        return self._polled_mean(n0, n1)
+
+    def _ensure_polling(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._begin_polling()
+        self._stop_event.clear()
+        self._thread = threading.Thread(target=self._poll_loop, name=f"{self.name}-poller", daemon=True)
+        self._thread.start()
+
+    def _stop_polling(self) -> None:
+        self._stop_event.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+
+    def _poll_loop(self) -> None:
+        period = self.interval_ms / 1000.0
+        if self._poll_on_start and not self._stop_event.is_set():
+            self._poll_once()
+        while not self._stop_event.wait(period):
+            self._poll_once()

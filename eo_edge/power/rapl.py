@@ -23,12 +23,12 @@ counters make the source unavailable rather than wrong.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from ..errors import BackendUnavailable
-from .base import PowerResult, PowerSampler, make_result
+from .base import EnergyCounterSampler
 
 DEFAULT_ROOT = "/sys/class/powercap"
 _TOP_ZONE = re.compile(r"^intel-rapl:\d+$")
@@ -77,8 +77,8 @@ def energy_delta_uj(before: int, after: int, max_range_uj: int) -> int:
     return after - before if after >= before else after + max_range_uj - before
 
 
-class RaplSampler(PowerSampler):
-    """CPU package power from RAPL energy counters.
+class RaplSampler(EnergyCounterSampler):
+    """CPU package power from RAPL energy counters (mean = energy / time, in mW).
 
     Args:
         root: the powercap directory (a parameter so tests can use a fake sysfs).
@@ -91,23 +91,15 @@ class RaplSampler(PowerSampler):
     name = "rapl"
 
     def __init__(self, root: str | Path = DEFAULT_ROOT, interval_ms: int = 100):
-        if interval_ms <= 0:
-            raise ValueError(f"interval_ms must be positive, got {interval_ms}")
+        super().__init__(interval_ms)
         self.root = Path(root)
-        self.interval_ms = int(interval_ms)
         self.zones = find_zones(self.root)
-        self._lock = threading.Lock()
         self._last: list[int] = []
         self._total_uj = 0  # accumulated since polling started
         self._n_polls = 0
-        self._stop_event = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._idle_mW: float | None = None
-        self._t0: float | None = None
-        self._acc0 = (0, 0)
 
     @property
-    def scope(self) -> str:
+    def scope(self) -> str:  # type: ignore[override]
         """``"CPU package (package-0+package-1)"`` style description of what is summed."""
         return "CPU package (" + "+".join(name for name, _d, _r in self.zones) + ")"
 
@@ -121,50 +113,7 @@ class RaplSampler(PowerSampler):
             return False, str(e)
         return True, ", ".join(name for name, _d, _r in zones)
 
-    def idle_baseline(self, seconds: float) -> float | None:
-        """Mean package power (mW) over the next ``seconds``; stored as the idle baseline."""
-        self._ensure_polling()
-        t0, acc0 = time.monotonic(), self._sample_now()
-        time.sleep(max(0.0, seconds))
-        t1, acc1 = time.monotonic(), self._sample_now()
-        self._idle_mW = self._mean(t0, t1, acc0[0], acc1[0])
-        return self._idle_mW
-
-    def start(self) -> None:
-        """Open the timed window."""
-        self._ensure_polling()
-        self._t0, self._acc0 = time.monotonic(), self._sample_now()
-
-    def stop(self) -> PowerResult:
-        """Close the window and return its :class:`PowerResult` (mean = energy / time).
-
-        Raises:
-            RuntimeError: :meth:`start` was not called.
-        """
-        if self._t0 is None:
-            raise RuntimeError("RaplSampler.stop() called before start()")
-        t1, acc1 = time.monotonic(), self._sample_now()
-        t0, self._t0 = self._t0, None
-        self._stop_polling()
-        mean = self._mean(t0, t1, self._acc0[0], acc1[0])
-        n_polls = acc1[1] - self._acc0[1]
-        result = make_result(
-            self.name, [], t1 - t0, self._idle_mW, mean_mW=mean, n_samples=n_polls, scope=self.scope
-        )
-        self._idle_mW = None
-        return result
-
-    def close(self) -> None:
-        """Stop polling (safe to call twice)."""
-        self._stop_polling()
-
-    # -- internals ---------------------------------------------------------------------
-
-    @staticmethod
-    def _mean(t0: float, t1: float, uj0: int, uj1: int) -> float | None:
-        if t1 <= t0:
-            return None
-        return (uj1 - uj0) / (t1 - t0) / 1000.0  # uJ/s -> mW
+    # -- hooks (see EnergyCounterSampler) ---------------------------------------------
 
     def _read_counters(self) -> list[int]:
         return [_read_int(d / "energy_uj") for _n, d, _r in self.zones]
@@ -180,26 +129,20 @@ class RaplSampler(PowerSampler):
             self._n_polls += 1
             return self._total_uj, self._n_polls
 
-    def _ensure_polling(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
+    def _read_counter(self) -> tuple[float | None, int]:
+        total_uj, n_polls = self._sample_now()
+        return total_uj / 1000.0, n_polls  # uJ -> mJ
+
+    def _begin_polling(self) -> None:
         with self._lock:
             self._last, self._total_uj, self._n_polls = [], 0, 0
         self._sample_now()
-        self._stop_event.clear()
-        self._thread = threading.Thread(target=self._poll, name="rapl-poller", daemon=True)
-        self._thread.start()
 
-    def _stop_polling(self) -> None:
-        self._stop_event.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
+    def _poll_once(self) -> None:
+        try:
+            self._sample_now()
+        except (OSError, ValueError):  # transient read error: skip this poll
+            pass
 
-    def _poll(self) -> None:
-        period = self.interval_ms / 1000.0
-        while not self._stop_event.wait(period):
-            try:
-                self._sample_now()
-            except (OSError, ValueError):  # transient read error: skip this poll
-                continue
+    def _clock(self) -> Any:
+        return time  # this module's, so that tests can replace it
