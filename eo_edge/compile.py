@@ -16,8 +16,9 @@ on Jetson) runs the very same artifact.
 * Accuracy gate: top-1 of the new artifact and its FP32 parent on the validation split,
   their top-1 agreement; ``max_drop`` fails the command when exceeded; ``auto_fallback``
   keeps the most error-sensitive nodes in float until the gate passes. Nodes are ranked by
-  the relative quantization error (1/SQNR) that each node's output activation gets in the
-  QDQ model versus the float model on calibration images (``qdq_loss_debug``).
+  the relative error that quantizing each node's output activation adds (pre- vs post-QDQ
+  values in the QDQ model on calibration images, ``qdq_loss_debug``); 1, 2, 4, ... of the
+  top-ranked nodes are kept in float until the drop is within the limit.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .export import read_metadata, set_metadata
 from .fileio import atomic_path, sha256_file
 
 METHODS = ("minmax", "entropy", "percentile")
+_PARENT_LOGITS: dict[tuple[int, int], np.ndarray] = {}
 
 
 def artifact_name(onnx_path: Path, precision: str, method: str | None = None, activations: str = "s8") -> Path:
@@ -101,6 +103,10 @@ class _Reader:
 
     def rewind(self):
         self.i = 0
+
+    def __iter__(self):  # qdq_loss_debug.collect_activations iterates the reader
+        self.rewind()
+        return iter(self.get_next, None)
 
 
 def calibration_key(onnx_sha: str, image_hashes: list[str], method: str, options: dict[str, Any]) -> str:
@@ -189,11 +195,13 @@ def to_int8(onnx_path: Path, out: Path, calib_x: np.ndarray, *, method: str = "m
 
 
 def rank_sensitive_nodes(fp32_path: Path, qdq_path: Path, x: np.ndarray) -> list[tuple[str, float]]:
-    """Rank quantized nodes by the quantization error of their output activation.
+    """Rank quantized nodes by the local quantization error of their output activation.
 
     Uses ``onnxruntime.quantization.qdq_loss_debug`` (collect_activations +
-    create_activation_matching): for every activation tensor present in both models, the
-    relative error ``||q - f|| / ||f||`` on images ``x`` (float32 (N,3,S,S)).
+    create_activation_matching): for every quantized activation tensor, the relative error
+    that its own Quantize/Dequantize pair adds, ``||post_qdq - pre_qdq|| / ||pre_qdq||``, on
+    images ``x`` (float32 (N,3,S,S)). This is local (what quantizing that tensor costs), not
+    the error accumulated from upstream layers, which would always rank the last layers first.
 
     Returns:
         ``[(node_name, relative_error), ...]``, most sensitive first; node names are those of
@@ -217,25 +225,33 @@ def rank_sensitive_nodes(fp32_path: Path, qdq_path: Path, x: np.ndarray) -> list
     match = create_activation_matching(q_act, f_act)
     scores = []
     for tensor, d in match.items():
-        if "float" not in d or "pre_qdq" not in d or tensor not in producer:
+        if "pre_qdq" not in d or "post_qdq" not in d or tensor not in producer:
             continue
-        f = np.concatenate([np.asarray(a).ravel() for a in d["float"]])
-        q = np.concatenate([np.asarray(a).ravel() for a in d["pre_qdq"]])
-        denom = float(np.linalg.norm(f)) or 1.0
-        scores.append((producer[tensor], float(np.linalg.norm(q - f)) / denom))
+        pre = np.concatenate([np.asarray(a).ravel() for a in d["pre_qdq"]])
+        post = np.concatenate([np.asarray(a).ravel() for a in d["post_qdq"]])
+        denom = float(np.linalg.norm(pre)) or 1.0
+        scores.append((producer[tensor], float(np.linalg.norm(post - pre)) / denom))
     scores.sort(key=lambda t: -t[1])
     return scores
 
 
 def gate(fn_new: Callable, fn_parent: Callable, data, cfg, progress: bool = True) -> dict[str, Any]:
-    """Top-1 of an artifact and its FP32 parent on ``data``, their drop and top-1 agreement (percent)."""
+    """Top-1 of an artifact and its FP32 parent on ``data``, their drop and top-1 agreement (percent).
+
+    The parent's logits are computed once per (parent, data) and reused across calls (the
+    auto-fallback loop gates many candidates against the same parent).
+    """
     from .evaluate import predict_logits
     from .metrics import classification_report
 
     remap = np.array([list(cfg.class_names).index(c) for c in data.class_names])
     y = remap[data.labels]
     a = predict_logits(fn_new, data, cfg.input_size, cfg.mean, cfg.std, progress=progress, desc="gate: artifact")
-    b = predict_logits(fn_parent, data, cfg.input_size, cfg.mean, cfg.std, progress=progress, desc="gate: fp32 parent")
+    key = (id(fn_parent), id(data))
+    if key not in _PARENT_LOGITS:
+        _PARENT_LOGITS[key] = predict_logits(fn_parent, data, cfg.input_size, cfg.mean, cfg.std, progress=progress,
+                                             desc="gate: fp32 parent")
+    b = _PARENT_LOGITS[key]
     ta = classification_report(y, a.argmax(1), cfg.class_names)["top1"]
     tb = classification_report(y, b.argmax(1), cfg.class_names)["top1"]
     return {"top1": ta, "parent_top1": tb, "drop": tb - ta, "top1_agreement": float(100 * (a.argmax(1) == b.argmax(1)).mean()),
