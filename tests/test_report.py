@@ -224,7 +224,7 @@ def test_write_report_and_load_run(run, tmp_path):
         write_report(bad, tmp_path / "bad")
     assert "\n" not in str(e.value)
     (tmp_path / "junk.json").write_text("{not json")
-    with pytest.raises(EOEdgeError, match="not JSON"):
+    with pytest.raises(EOEdgeError, match="not valid JSON"):
         load_run(tmp_path / "junk.json")
     with pytest.raises(EOEdgeError, match="not found"):
         load_run(tmp_path / "none.json")
