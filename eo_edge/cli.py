@@ -150,7 +150,6 @@ def train(
 
     Example: eo-edge train --arch resnet8 --data ../shared/data/EuroSAT.zip --img-size 64 --epochs 15
     """
-    from .fileio import write_json
     from .home import home_dir
     from .train import TrainOptions, train as run_train
 
@@ -162,9 +161,16 @@ def train(
     ds = resolve_data(data, home, not quiet)
     run_dir = out_dir or home_dir(home) / "runs" / f"{arch}-{img_size}px-s{seed}"
     res = run_train(opts, ds, run_dir, resume=resume, progress=not quiet, log=_log, command=_command_line())
+    _finish_training(res, f"{arch} test split", run_dir, json_out)
+
+
+def _finish_training(res: dict, title: str, run_dir: Path, json_out: Optional[Path]) -> None:
+    """Print the test report and best checkpoint of a run; write --json. Quiet on non-zero torchrun ranks."""
+    from .fileio import write_json
+
     if "test" not in res:  # a non-zero rank under torchrun: rank 0 reports
         return
-    _print_report(res["test"], f"{arch} test split", res)
+    _print_report(res["test"], title, res)
     out.print(f"best checkpoint: {run_dir / 'best.pt'}  (epoch {res['best_epoch']}, val top-1 {res['best_val_top1']:.2f} %)")
     if json_out:
         write_json(json_out, res)
@@ -204,7 +210,6 @@ def distill(
 
     from .data.split import split_indices
     from .distill_train import build_teacher_cache
-    from .fileio import write_json
     from .home import home_dir
     from .models.registry import default_config
     from .train import TrainOptions, pick_device, train as run_train
@@ -229,12 +234,7 @@ def distill(
     run_dir = out_dir or home_dir(home) / "runs" / f"kd-{student}-{weighting}-s{seed}"
     res = run_train(opts, ds, run_dir, resume=resume, progress=not quiet, log=_log, command=_command_line(),
                     teacher_logits=cache)
-    if "test" not in res:  # a non-zero rank under torchrun: rank 0 reports
-        return
-    _print_report(res["test"], f"{student} distilled ({weighting}) test split", res)
-    out.print(f"best checkpoint: {run_dir / 'best.pt'}  (epoch {res['best_epoch']}, val top-1 {res['best_val_top1']:.2f} %)")
-    if json_out:
-        write_json(json_out, res)
+    _finish_training(res, f"{student} distilled ({weighting}) test split", run_dir, json_out)
 
 
 def _print_report(rep: dict, title: str, extra: dict | None = None) -> None:
