@@ -385,10 +385,9 @@ def bench_data(data_path: Path | None, home: Path | None, resolve_data: Callable
     Returns:
         ``(PreparedData, {"kind", "n_images", "source"})``.
     """
-    from .data.prepare import PreparedData
+    from .data.prepare import EUROSAT_CLASSES, PreparedData
     from .data.split import split_indices
     from .data.subsets import TEST_SUBSET_DIR, load_flat_images
-    from .data.prepare import EUROSAT_CLASSES
 
     try:
         ds = resolve_data(data_path, home, progress)

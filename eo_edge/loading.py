@@ -34,8 +34,7 @@ def open_model(path: Path, *, arch: str | None = None, preset: str | None = None
     from .backends import get_backend
     from .models.registry import ModelConfig
 
-    be = get_backend("onnxruntime" if path.suffix == ".onnx" and backend == "onnxruntime" else backend)
-    runner = be.load(path, threads=threads)
+    runner = get_backend(backend).load(path, threads=threads)
     md: dict[str, Any] = runner.metadata
     if "config" not in md:
         raise EOEdgeError(f"{path} carries no eo-edge metadata (export it with `eo-edge export`)")

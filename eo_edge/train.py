@@ -25,7 +25,7 @@ import numpy as np
 from .data.prepare import PreparedData
 from .data.split import split_indices
 from .errors import EOEdgeError
-from .fileio import write_json
+from .fileio import atomic_path, write_json
 from .models.registry import ModelConfig, create_model
 
 
@@ -90,12 +90,17 @@ def augment_batch(x, gen):
     import torch
 
     tids = torch.randint(0, 8, (x.shape[0],), generator=gen)
+    return apply_d4(x, tids), tids
+
+
+def apply_d4(x, tids):
+    """Apply D4 element ``tids[i]`` (int64 (N,), 0..7) to image i of a square batch (N, C, S, S)."""
     out = x.clone()
     for t in range(1, 8):
         m = (tids == t).to(x.device)
         if m.any():
             out[m] = d4_transform(x[m], t)
-    return out, tids
+    return out
 
 
 def to_model_input(x_uint8_nhwc, cfg: ModelConfig, device: str, gen=None, tids=None):
@@ -112,12 +117,7 @@ def to_model_input(x_uint8_nhwc, cfg: ModelConfig, device: str, gen=None, tids=N
     if gen is not None:
         x, _ = augment_batch(x, gen)
     elif tids is not None:
-        out = x.clone()
-        for t in range(1, 8):
-            m = (tids == t).to(x.device)
-            if m.any():
-                out[m] = d4_transform(x[m], t)
-        x = out
+        x = apply_d4(x, tids)
     if x.shape[-1] != cfg.input_size:
         x = F.interpolate(x, size=(cfg.input_size, cfg.input_size), mode="bilinear", align_corners=False)
     mean = torch.tensor(cfg.mean, device=device).view(1, 3, 1, 1)
@@ -310,16 +310,12 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
             best, best_epoch = val["top1"], epoch + 1
             save_checkpoint(out_dir / "best.pt", model, cfg,
                             meta={"epoch": epoch + 1, "val_top1": best, "options": asdict(opts), "command": command})
-        import torch as _t
-
         st = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
               "optimizer": optim.state_dict(), "scheduler": sched.state_dict(), "epoch": epoch, "best": best,
               "best_epoch": best_epoch, "history": history, "options": asdict(opts),
               "elapsed": elapsed0 + time.perf_counter() - t0}
-        from .fileio import atomic_path
-
         with atomic_path(last, suffix=".pt") as tmp:
-            _t.save(st, tmp)
+            torch.save(st, tmp)
         if world > 1:
             import torch.distributed as dist
 
