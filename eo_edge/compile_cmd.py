@@ -116,15 +116,43 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
             if prec == "int8" and auto_fallback and limit is not None and g["drop"] > limit:
                 ranked = rank_sensitive_nodes(model, dest, cx)
                 rec["fallback_ranking"] = ranked[:20]
-                k, excluded = 1, []
-                while g["drop"] > limit and k <= len(ranked):
-                    excluded = [n for n, _ in ranked[:k]]
-                    rec = {**rec, **to_int8(model, dest, cx, method=method, image_hashes=hashes, cache_dir=cache,
-                                            exclude_nodes=excluded, activations=act)}
-                    g = gate(OnnxRuntimeRunner(dest).infer, parent, val, cfg, progress=not quiet)
-                    log(f"  auto-fallback: {k} node(s) in float -> drop {g['drop']:.2f} pts")
-                    rec["gate"] = g
-                    k *= 2
+                if not ranked:
+                    raise EOEdgeError(f"--auto-fallback: no quantized node to keep in float in {dest.name}")
+                trials: dict[int, tuple[dict, dict]] = {}
+                last = [0]
+
+                def attempt(k: int) -> float:
+                    """Re-quantize with the k most sensitive nodes in float; gate it; remember the outcome."""
+                    excl = [n for n, _ in ranked[:k]]
+                    r = to_int8(model, dest, cx, method=method, image_hashes=hashes, cache_dir=cache,
+                                exclude_nodes=excl, activations=act)
+                    gk = gate(OnnxRuntimeRunner(dest).infer, parent, val, cfg, progress=not quiet)
+                    trials[k] = ({**r, "float_nodes": excl}, gk)
+                    last[0] = k
+                    log(f"  auto-fallback: {k} node(s) in float -> drop {gk['drop']:.2f} pts")
+                    return gk["drop"]
+
+                # Doubling finds a passing count, then bisection narrows it to the smallest passing count
+                # it can find (the drop is not strictly monotonic in k, so this is a search, not a proof).
+                lo, k = 0, 1
+                while k < len(ranked) and attempt(k) > limit:
+                    lo, k = k, min(2 * k, len(ranked))
+                if k == len(ranked) and k not in trials:
+                    attempt(k)
+                hi = k if trials[k][1]["drop"] <= limit else None
+                while hi is not None and hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    if attempt(mid) <= limit:
+                        hi = mid
+                    else:
+                        lo = mid
+                best = hi if hi is not None else min(trials, key=lambda j: trials[j][1]["drop"])
+                if last[0] != best:  # the file on disk is the last attempt's
+                    attempt(best)
+                r_best, g = trials[best]
+                rec = {**rec, **r_best, "gate": g,
+                       "fallback_trials": [{"float_nodes": j, "drop": trials[j][1]["drop"]} for j in trials]}
+                excluded = r_best["float_nodes"]
                 rec["float_nodes"] = excluded
             log(f"  gate on {g['n_images']} images: top-1 {g['top1']:.2f} % vs FP32 {g['parent_top1']:.2f} % "
                 f"(drop {g['drop']:.2f} pts, agreement {g['top1_agreement']:.2f} %)")

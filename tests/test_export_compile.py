@@ -207,6 +207,11 @@ def test_auto_fallback_keeps_sensitive_nodes_in_float(prepared, tmp_path):
     rec = json.loads((tmp_path / "c.json").read_text())["artifacts"][0]
     assert rec["fallback_ranking"] and rec["float_nodes"]
     assert rec["gate"]["drop"] <= 0.1 and rec["gate"]["n_images"] == 4050
+    # doubling then bisection: one node fewer than the chosen count was tried and failed the gate
+    k = len(rec["float_nodes"])
+    tried = {t["float_nodes"]: t["drop"] for t in rec["fallback_trials"]}
+    assert tried[k] == rec["gate"]["drop"]
+    assert k == 1 or tried[k - 1] > 0.1
     from eo_edge.export import read_metadata
 
     q = onnx.load(rec["artifact"])
