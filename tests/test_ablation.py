@@ -1,0 +1,30 @@
+"""benchmarks/ablation.py: collects finished runs into the ablation table (mean, std over seeds)."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_ablation_collects_real_training_records(tmp_path):
+    runs = tmp_path / "ab" / "runs"
+    runs.mkdir(parents=True)
+    rec = json.loads((ROOT / "benchmarks" / "train_resnet8_eurosat64.json").read_text())
+    shutil.copy(ROOT / "benchmarks" / "train_resnet8_eurosat64.json", runs / "resnet8-ce-s0.json")
+    rec2 = {**rec, "seed": 1, "test": {**rec["test"], "top1": rec["test"]["top1"] - 1.0}}
+    (runs / "resnet8-ce-s1.json").write_text(json.dumps(rec2))
+    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ablation.py"), "--collect-only", "--students", "resnet8",
+                        "--methods", "ce,batch", "--seeds", "0,1", "--epochs", "18", "--out", str(tmp_path / "ab")],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    table = json.loads((tmp_path / "ab" / "ablation.json").read_text())
+    assert [(r["student"], r["method"]) for r in table["rows"]] == [("resnet8", "ce")]  # no batch runs yet
+    s = table["rows"][0]["summary"]
+    assert s["n_seeds"] == 2 and s["seeds"] == [0, 1]
+    assert abs(s["top1"]["mean"] - (rec["test"]["top1"] - 0.5)) < 1e-9
+    assert abs(s["top1"]["std"] - 2 ** -0.5) < 1e-9  # sample std of two values 1 apart
+    md = (tmp_path / "ab" / "ablation.md").read_text()
+    assert "| resnet8 | cross-entropy only | 2 | 96.02 ± 0.71 |" in md
+    assert "eo-edge train --arch resnet8" in md and "--seed 1" in md
