@@ -364,6 +364,7 @@ def compile_cmd(
     calib_size: int = typer.Option(512, "--calib-size", help="Number of calibration images."),
     method: str = typer.Option("minmax", "--method", help="Calibration: minmax, entropy or percentile."),
     activations: str = typer.Option("auto", "--activations", help="INT8 activations: s8 (symmetric, TensorRT-ready), u8 (asymmetric, fast on ONNX Runtime x86), auto (u8 for onnxruntime, s8 for tensorrt)."),
+    quantize_ops: str = typer.Option("all", "--quantize-ops", help="INT8: all (every op ONNX Runtime can quantize), weighted (only inputs of Conv/ConvTranspose/Gemm/MatMul, TensorRT's Q/DQ placement advice) or a list such as Conv,MatMul."),
     backend: str = typer.Option("onnxruntime", "--backend", help="onnxruntime (x86, CI) or tensorrt (Jetson: builds an engine)."),
     eval_data: Optional[Path] = typer.Option(None, "--eval-data", help="Data for the accuracy gate (default: validation split of the prepared dataset)."),
     max_drop: Optional[float] = typer.Option(None, "--max-drop", help="Fail if top-1 drops more than PTS points below the FP32 parent."),
@@ -388,7 +389,7 @@ def compile_cmd(
     from .compile_cmd import run_compile
 
     run_compile(model=model, fp16=fp16, int8=int8, calib=calib, calib_size=calib_size, method=method,
-                activations=activations, backend=backend,
+                activations=activations, quantize_ops=quantize_ops, backend=backend,
                 eval_data=eval_data, max_drop=max_drop, auto_fallback=auto_fallback, output=output,
                 workspace_mb=workspace_mb, dla_core=dla_core, timing_cache=timing_cache, batch_profile=batch_profile,
                 home=home, json_out=json_out, quiet=quiet,

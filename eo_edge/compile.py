@@ -120,7 +120,7 @@ def calibration_key(onnx_sha: str, image_hashes: list[str], method: str, options
 
 def to_int8(onnx_path: Path, out: Path, calib_x: np.ndarray, *, method: str = "minmax", image_hashes: list[str],
             cache_dir: Path | None = None, exclude_nodes: list[str] | None = None,
-            activations: str = "s8") -> dict[str, Any]:
+            activations: str = "s8", op_types: str | list[str] = "all") -> dict[str, Any]:
     """Quantize an FP32 eo-edge ONNX to QDQ INT8.
 
     Args:
@@ -134,6 +134,11 @@ def to_int8(onnx_path: Path, out: Path, calib_x: np.ndarray, *, method: str = "m
             recommended U8S8 form for x86 CPUs; p50 0.675 ms vs 2.171 ms for S8S8 at batch 1 for
             ResNet8 on this project's 2-vCPU Xeon, benchmarks/x86-reference/report.md). Weights are int8 symmetric
             per channel either way.
+        op_types: which operators get Q/DQ on their inputs: "all" (ONNX Runtime's default: every op
+            it can quantize, including Softmax, Sigmoid, InstanceNormalization, Mul, Add), "weighted"
+            (Conv, ConvTranspose, Gemm, MatMul: TensorRT's Q/DQ placement recommendation, "quantize
+            all inputs of weighted operations", TensorRT developer guide, explicit quantization), or
+            a list of ONNX op types.
 
     Returns:
         Record with ``calibration_cache`` ("hit"/"miss"/"off"), ``seconds``, ``float_nodes``.
@@ -154,6 +159,9 @@ def to_int8(onnx_path: Path, out: Path, calib_x: np.ndarray, *, method: str = "m
     if activations not in ("s8", "u8"):
         raise EOEdgeError(f"unknown activation type {activations!r}; choose s8 or u8")
     extra = {"ActivationSymmetric": activations == "s8", "WeightSymmetric": True}
+    ops = resolve_op_types(op_types)
+    if ops is not None and not {n.op_type for n in proto.graph.node} & set(ops):
+        raise EOEdgeError(f"--quantize-ops {','.join(ops)}: {Path(onnx_path).name} has no node of these op types")
     if method == "percentile":
         extra["CalibPercentile"] = 99.999
     with tempfile.TemporaryDirectory(prefix="eo-edge-q.") as td:
@@ -165,7 +173,8 @@ def to_int8(onnx_path: Path, out: Path, calib_x: np.ndarray, *, method: str = "m
         cache_path, cache_state = None, "off"
         if cache_dir is not None:
             cache_dir.mkdir(parents=True, exist_ok=True)
-            key = calibration_key(sha256_file(onnx_path), image_hashes, method, extra)
+            key = calibration_key(sha256_file(onnx_path), image_hashes, method,
+                                  extra if ops is None else {**extra, "op_types": ops})
             cache_path = cache_dir / f"calib-{key}.json"
             cache_state = "hit" if cache_path.is_file() else "miss"
         qout = Path(td) / "q.onnx"
@@ -178,20 +187,43 @@ def to_int8(onnx_path: Path, out: Path, calib_x: np.ndarray, *, method: str = "m
             weight_type=QuantType.QInt8, reduce_range=False,
             calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                               "percentile": CalibrationMethod.Percentile}[method],
-            nodes_to_exclude=list(exclude_nodes or []), extra_options=extra,
+            nodes_to_exclude=list(exclude_nodes or []), extra_options=extra, op_types_to_quantize=ops,
             calibration_cache_path=str(cache_path) if cache_path else None)
         q = onnx.load(str(qout))
     set_metadata(q, {"eo_edge.precision": "int8", "eo_edge.parent_sha256": sha256_file(onnx_path),
                      "eo_edge.int8_activations": activations,
                      "eo_edge.calibration": {"method": method, "n_images": int(len(calib_x)),
-                                             "float_nodes": list(exclude_nodes or [])}})
+                                             "float_nodes": list(exclude_nodes or []),
+                                             "op_types": "all" if ops is None else ops}})
     q.producer_name, q.producer_version = "eo-edge", __version__
     with atomic_path(out, suffix=".onnx") as tmp:
         tmp.write_bytes(q.SerializeToString())
     return {"precision": "int8", "artifact": str(out), "method": method, "calibration_cache": cache_state,
             "calibration_cache_path": str(cache_path) if cache_path else None, "float_nodes": list(exclude_nodes or []),
             "seconds": time.perf_counter() - t0, "quant_format": "QDQ", "weights": "int8 symmetric per-channel",
-            "activations": "int8 symmetric per-tensor" if activations == "s8" else "uint8 asymmetric per-tensor"}
+            "activations": "int8 symmetric per-tensor" if activations == "s8" else "uint8 asymmetric per-tensor",
+            "op_types": "all" if ops is None else ops}
+
+
+WEIGHTED_OPS = ["Conv", "ConvTranspose", "Gemm", "MatMul"]
+
+
+def resolve_op_types(op_types: str | list[str]) -> list[str] | None:
+    """``"all"`` -> None (ONNX Runtime's default set), ``"weighted"`` -> :data:`WEIGHTED_OPS`,
+    ``"Conv,MatMul"`` or a list -> that list.
+
+    Raises:
+        EOEdgeError: an empty list.
+    """
+    if isinstance(op_types, str):
+        if op_types == "all":
+            return None
+        if op_types == "weighted":
+            return list(WEIGHTED_OPS)
+        op_types = [t.strip() for t in op_types.split(",") if t.strip()]
+    if not op_types:
+        raise EOEdgeError("--quantize-ops: give all, weighted, or a comma-separated list of ONNX op types")
+    return list(op_types)
 
 
 def rank_sensitive_nodes(fp32_path: Path, qdq_path: Path, x: np.ndarray) -> list[tuple[str, float]]:

@@ -30,7 +30,7 @@ def tool_versions() -> dict[str, str]:
 
 
 def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, calib_size: int, method: str,
-                activations: str = "auto",
+                activations: str = "auto", quantize_ops: str = "all",
                 backend: str, eval_data: Path | None, max_drop: float | None, auto_fallback: bool,
                 output: Path | None, workspace_mb: int, dla_core: int | None, home: Path | None,
                 timing_cache: Path | None = None, batch_profile: str = "1,1,32",
@@ -60,6 +60,9 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
         raise EOEdgeError("--auto-fallback applies to --int8")
     if activations not in ("auto", "s8", "u8"):
         raise EOEdgeError(f"unknown --activations {activations!r}; choose auto, s8 or u8")
+    from .compile import resolve_op_types
+
+    ops = resolve_op_types(quantize_ops)
     act = activations if activations != "auto" else ("u8" if backend == "onnxruntime" else "s8")
     if backend == "tensorrt" and act == "u8":
         raise EOEdgeError("TensorRT needs symmetric int8 activations: use --activations s8 (or auto)")
@@ -104,7 +107,8 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
                 log(f"[yellow]warning:[/] only {len(imgs)} calibration images in {cdir} (asked for {calib_size})")
             cx = preprocess(imgs, cfg.input_size, cfg.mean, cfg.std)
             cache = home_dir(home) / "calib-cache"
-            rec = to_int8(model, dest, cx, method=method, image_hashes=hashes, cache_dir=cache, activations=act)
+            rec = to_int8(model, dest, cx, method=method, image_hashes=hashes, cache_dir=cache, activations=act,
+                          op_types=ops if ops is not None else "all")
             rec["calibration_images"] = {"folder": str(cdir), "n_images": len(names),
                                          "files": [{"name": n, "sha256": h} for n, h in zip(names, hashes)]}
         log(f"{prec}: wrote {dest} in {rec['seconds']:.1f} s"
@@ -125,7 +129,7 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
                     """Re-quantize with the k most sensitive nodes in float; gate it; remember the outcome."""
                     excl = [n for n, _ in ranked[:k]]
                     r = to_int8(model, dest, cx, method=method, image_hashes=hashes, cache_dir=cache,
-                                exclude_nodes=excl, activations=act)
+                                exclude_nodes=excl, activations=act, op_types=ops if ops is not None else "all")
                     gk = gate(OnnxRuntimeRunner(dest).infer, parent, val, cfg, progress=not quiet)
                     trials[k] = ({**r, "float_nodes": excl}, gk)
                     last[0] = k

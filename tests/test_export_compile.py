@@ -192,6 +192,38 @@ def test_tensorrt_style_int8_is_symmetric(exported, tmp_path):
     assert_one_line_error(p)
 
 
+def _dq_consumers(model) -> set[str]:
+    """Op types of the float nodes that read a DequantizeLinear output."""
+    prod = {o: n.op_type for n in model.graph.node for o in n.output}
+    return {n.op_type for n in model.graph.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear")
+            and any(prod.get(i) == "DequantizeLinear" for i in n.input)}
+
+
+def test_quantize_ops_weighted_leaves_other_ops_in_float(exported, tmp_path):
+    """--quantize-ops weighted puts Q/DQ only around Conv/Gemm (TensorRT's placement advice; a
+    tensor shared with a residual Add or a Relu reads the same DQ); the default also quantizes
+    the pooling input."""
+    import shutil
+
+    from eo_edge.export import read_metadata
+
+    src, _ = exported
+    model = tmp_path / "r8.onnx"
+    shutil.copy(src, model)
+    p = run_cli("compile", str(model), "--int8", "--calib-size", "32", "-q", "-o", str(tmp_path / "all.onnx"))
+    assert p.returncode == 0, p.stderr
+    p = run_cli("compile", str(model), "--int8", "--calib-size", "32", "--quantize-ops", "weighted", "-q",
+                "-o", str(tmp_path / "w.onnx"))
+    assert p.returncode == 0, p.stderr
+    m_all, m_w = onnx.load(str(tmp_path / "all.onnx")), onnx.load(str(tmp_path / "w.onnx"))
+    assert {"Add", "AveragePool"} <= _dq_consumers(m_all)
+    assert {"Conv", "Gemm"} <= _dq_consumers(m_w) and "AveragePool" not in _dq_consumers(m_w)
+    assert read_metadata(tmp_path / "w.onnx")["calibration"]["op_types"] == ["Conv", "ConvTranspose", "Gemm", "MatMul"]
+    p = run_cli("compile", str(model), "--int8", "--quantize-ops", "Col2Im", "-o", str(tmp_path / "x.onnx"))
+    assert_one_line_error(p, "has no node of these op types")
+    assert not (tmp_path / "x.onnx").exists()
+
+
 def test_auto_fallback_keeps_sensitive_nodes_in_float(prepared, tmp_path):
     """The shipped ResNet8 with symmetric INT8 activations drops 0.27 pts on validation; with
     --auto-fallback and --max-drop 0.1 the most sensitive nodes stay in float until it passes."""
