@@ -132,7 +132,7 @@ def to_int8(onnx_path: Path, out: Path, calib_x: np.ndarray, *, method: str = "m
         activations: "s8" = symmetric int8 activations (zero point 0: what TensorRT's explicit
             quantization requires) or "u8" = asymmetric uint8 activations (ONNX Runtime's
             recommended U8S8 form for x86 CPUs; p50 0.675 ms vs 2.171 ms for S8S8 at batch 1 for
-            ResNet8 on this project's 2-vCPU Xeon, benchmarks/x86-reference/report.md). Weights are int8 symmetric
+            ResNet8 on this project's 2-vCPU Xeon, benchmarks/x86-robustness-resnet8/report.md). Weights are int8 symmetric
             per channel either way.
         op_types: which operators get Q/DQ on their inputs: "all" (ONNX Runtime's default: every op
             it can quantize, including Softmax, Sigmoid, InstanceNormalization, Mul, Add), "weighted"

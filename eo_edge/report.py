@@ -570,7 +570,7 @@ def print_table(run: dict, console: Any) -> None:
             ct.add_row(label, fmt(c.get(ours), "pct"), fmt(paper.get(theirs), "pct"))
         lr = c.get("latency_ratio")
         if lr:
-            ct.add_row("Latency ratio (median [p05, p95])",
+            ct.add_row(r"Latency ratio (median \[p05, p95])",
                        f"{fmt(lr.get('median'), 'ratio')} [{fmt(lr.get('p05'), 'ratio')}, {fmt(lr.get('p95'), 'ratio')}]",
                        NA)
         ct.add_row("Top-1 difference (pts)", fmt_signed(c.get("top1_delta_pts")), NA)
