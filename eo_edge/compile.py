@@ -17,8 +17,8 @@ on Jetson) runs the very same artifact.
   their top-1 agreement; ``max_drop`` fails the command when exceeded; ``auto_fallback``
   keeps the most error-sensitive nodes in float until the gate passes. Nodes are ranked by
   the relative error that quantizing each node's output activation adds (pre- vs post-QDQ
-  values in the QDQ model on calibration images, ``qdq_loss_debug``); 1, 2, 4, ... of the
-  top-ranked nodes are kept in float until the drop is within the limit.
+  values in the QDQ model on calibration images, ``qdq_loss_debug``); the count of top-ranked
+  nodes kept in float is searched by doubling, then bisection, for the smallest that passes.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from .export import read_metadata, set_metadata
 from .fileio import atomic_path, sha256_file
 
 METHODS = ("minmax", "entropy", "percentile")
-_PARENT_LOGITS: dict[tuple[int, int], np.ndarray] = {}
 
 
 def artifact_name(onnx_path: Path, precision: str, method: str | None = None, activations: str = "s8") -> Path:
@@ -267,11 +266,13 @@ def rank_sensitive_nodes(fp32_path: Path, qdq_path: Path, x: np.ndarray) -> list
     return scores
 
 
-def gate(fn_new: Callable, fn_parent: Callable, data, cfg, progress: bool = True) -> dict[str, Any]:
+def gate(fn_new: Callable, parent_logits: np.ndarray, data, cfg, progress: bool = True) -> dict[str, Any]:
     """Top-1 of an artifact and its FP32 parent on ``data``, their drop and top-1 agreement (percent).
 
-    The parent's logits are computed once per (parent, data) and reused across calls (the
-    auto-fallback loop gates many candidates against the same parent).
+    Args:
+        fn_new: the artifact's logit function (float32 (N,3,S,S) -> (N,C)).
+        parent_logits: the FP32 parent's logits on ``data``, float32 (len(data), C), computed
+            once by the caller (the auto-fallback loop gates many candidates against them).
     """
     from .evaluate import predict_logits
     from .metrics import classification_report
@@ -279,11 +280,7 @@ def gate(fn_new: Callable, fn_parent: Callable, data, cfg, progress: bool = True
     remap = np.array([list(cfg.class_names).index(c) for c in data.class_names])
     y = remap[data.labels]
     a = predict_logits(fn_new, data, cfg.input_size, cfg.mean, cfg.std, progress=progress, desc="gate: artifact")
-    key = (id(fn_parent), id(data))
-    if key not in _PARENT_LOGITS:
-        _PARENT_LOGITS[key] = predict_logits(fn_parent, data, cfg.input_size, cfg.mean, cfg.std, progress=progress,
-                                             desc="gate: fp32 parent")
-    b = _PARENT_LOGITS[key]
+    b = parent_logits
     ta = classification_report(y, a.argmax(1), cfg.class_names)["top1"]
     tb = classification_report(y, b.argmax(1), cfg.class_names)["top1"]
     return {"top1": ta, "parent_top1": tb, "drop": tb - ta, "top1_agreement": float(100 * (a.argmax(1) == b.argmax(1)).mean()),

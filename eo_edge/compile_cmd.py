@@ -62,7 +62,7 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
         raise EOEdgeError(f"unknown --activations {activations!r}; choose auto, s8 or u8")
     from .compile import resolve_op_types
 
-    ops = resolve_op_types(quantize_ops)
+    resolve_op_types(quantize_ops)  # a bad --quantize-ops fails before any work
     act = activations if activations != "auto" else ("u8" if backend == "onnxruntime" else "s8")
     if backend == "tensorrt" and act == "u8":
         raise EOEdgeError("TensorRT needs symmetric int8 activations: use --activations s8 (or auto)")
@@ -90,7 +90,12 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
         if eval_data is not None or max_drop is not None or auto_fallback:
             raise EOEdgeError(f"accuracy gate needs validation data: {e}") from None
         log(f"[yellow]warning:[/] accuracy gate skipped: {e}")
-    parent = OnnxRuntimeRunner(model).infer
+    parent_logits = None
+    if val is not None:  # the FP32 parent's logits, computed once for every gate below
+        from .evaluate import predict_logits
+
+        parent_logits = predict_logits(OnnxRuntimeRunner(model).infer, val, cfg.input_size, cfg.mean, cfg.std,
+                                       progress=not quiet, desc="gate: fp32 parent")
     records: list[dict] = []
     t_all = time.perf_counter()
     jobs = (["fp16"] if fp16 else []) + (["int8"] if int8 else [])
@@ -108,13 +113,13 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
             cx = preprocess(imgs, cfg.input_size, cfg.mean, cfg.std)
             cache = home_dir(home) / "calib-cache"
             rec = to_int8(model, dest, cx, method=method, image_hashes=hashes, cache_dir=cache, activations=act,
-                          op_types=ops if ops is not None else "all")
+                          op_types=quantize_ops)
             rec["calibration_images"] = {"folder": str(cdir), "n_images": len(names),
                                          "files": [{"name": n, "sha256": h} for n, h in zip(names, hashes)]}
         log(f"{prec}: wrote {dest} in {rec['seconds']:.1f} s"
             + (f" (calibration cache {rec['calibration_cache']})" if prec == "int8" else ""))
         if val is not None:
-            g = gate(OnnxRuntimeRunner(dest).infer, parent, val, cfg, progress=not quiet)
+            g = gate(OnnxRuntimeRunner(dest).infer, parent_logits, val, cfg, progress=not quiet)
             rec["gate"] = g
             limit = max_drop if max_drop is not None else (0.5 if auto_fallback else None)
             if prec == "int8" and auto_fallback and limit is not None and g["drop"] > limit:
@@ -129,8 +134,8 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
                     """Re-quantize with the k most sensitive nodes in float; gate it; remember the outcome."""
                     excl = [n for n, _ in ranked[:k]]
                     r = to_int8(model, dest, cx, method=method, image_hashes=hashes, cache_dir=cache,
-                                exclude_nodes=excl, activations=act, op_types=ops if ops is not None else "all")
-                    gk = gate(OnnxRuntimeRunner(dest).infer, parent, val, cfg, progress=not quiet)
+                                exclude_nodes=excl, activations=act, op_types=quantize_ops)
+                    gk = gate(OnnxRuntimeRunner(dest).infer, parent_logits, val, cfg, progress=not quiet)
                     trials[k] = ({**r, "float_nodes": excl}, gk)
                     last[0] = k
                     log(f"  auto-fallback: {k} node(s) in float -> drop {gk['drop']:.2f} pts")
