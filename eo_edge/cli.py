@@ -369,6 +369,7 @@ def compile_cmd(
     eval_data: Optional[Path] = typer.Option(None, "--eval-data", help="Data for the accuracy gate (default: validation split of the prepared dataset)."),
     max_drop: Optional[float] = typer.Option(None, "--max-drop", help="Fail if top-1 drops more than PTS points below the FP32 parent."),
     auto_fallback: bool = typer.Option(False, "--auto-fallback", help="INT8: keep the most error-sensitive nodes in float until --max-drop (default 0.5) passes."),
+    fallback_rank: str = typer.Option("output", "--fallback-rank", help="How --auto-fallback ranks nodes: output (leave-one-out effect on the logits; one pass per node over 128 calibration images) or local (each activation's own Q/DQ error; fast)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output path (one precision only; default beside the input)."),
     workspace_mb: int = typer.Option(1024, "--workspace-mb", help="TensorRT builder workspace limit (MB)."),
     dla_core: Optional[int] = typer.Option(None, "--dla-core", help="TensorRT: build for this DLA core (GPU fallback on)."),
@@ -389,7 +390,7 @@ def compile_cmd(
     from .compile_cmd import run_compile
 
     run_compile(model=model, fp16=fp16, int8=int8, calib=calib, calib_size=calib_size, method=method,
-                activations=activations, quantize_ops=quantize_ops, backend=backend,
+                activations=activations, quantize_ops=quantize_ops, fallback_rank=fallback_rank, backend=backend,
                 eval_data=eval_data, max_drop=max_drop, auto_fallback=auto_fallback, output=output,
                 workspace_mb=workspace_mb, dla_core=dla_core, timing_cache=timing_cache, batch_profile=batch_profile,
                 home=home, json_out=json_out, quiet=quiet,

@@ -30,7 +30,7 @@ def tool_versions() -> dict[str, str]:
 
 
 def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, calib_size: int, method: str,
-                activations: str = "auto", quantize_ops: str = "all",
+                activations: str = "auto", quantize_ops: str = "all", fallback_rank: str = "output",
                 backend: str, eval_data: Path | None, max_drop: float | None, auto_fallback: bool,
                 output: Path | None, workspace_mb: int, dla_core: int | None, home: Path | None,
                 timing_cache: Path | None = None, batch_profile: str = "1,1,32",
@@ -43,7 +43,7 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
     """
     from .backends import get_backend
     from .backends.onnxruntime import OnnxRuntimeRunner
-    from .compile import METHODS, _load_proto, artifact_name, gate, rank_sensitive_nodes, to_fp16, to_int8
+    from .compile import METHODS, _load_proto, artifact_name, gate, rank_sensitive_activations, to_fp16, to_int8
     from .data.split import split_indices
     from .data.subsets import CALIBRATION_DIR, load_flat_images
     from .data.transforms import preprocess
@@ -60,9 +60,11 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
         raise EOEdgeError("--auto-fallback applies to --int8")
     if activations not in ("auto", "s8", "u8"):
         raise EOEdgeError(f"unknown --activations {activations!r}; choose auto, s8 or u8")
-    from .compile import resolve_op_types
+    from .compile import RANKINGS, resolve_op_types
 
     resolve_op_types(quantize_ops)  # a bad --quantize-ops fails before any work
+    if fallback_rank not in RANKINGS:
+        raise EOEdgeError(f"unknown --fallback-rank {fallback_rank!r}; choose {', '.join(RANKINGS)}")
     act = activations if activations != "auto" else ("u8" if backend == "onnxruntime" else "s8")
     if backend == "tensorrt" and act == "u8":
         raise EOEdgeError("TensorRT needs symmetric int8 activations: use --activations s8 (or auto)")
@@ -123,22 +125,31 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
             rec["gate"] = g
             limit = max_drop if max_drop is not None else (0.5 if auto_fallback else None)
             if prec == "int8" and auto_fallback and limit is not None and g["drop"] > limit:
-                ranked = rank_sensitive_nodes(model, dest, cx)
+                n_rank = min(len(cx), 128)
+                log(f"  auto-fallback: ranking activations ({fallback_rank} sensitivity, {n_rank} calibration images)")
+                t_rank = time.perf_counter()
+                rank_info: dict = {}
+                ranked = rank_sensitive_activations(model, dest, cx[:n_rank], how=fallback_rank, progress=not quiet,
+                                                    cache_dir=cache, info=rank_info)
                 rec["fallback_ranking"] = ranked[:20]
+                rec["fallback_rank"] = {"method": fallback_rank, "n_images": n_rank, "candidates": len(ranked),
+                                        "seconds": time.perf_counter() - t_rank, "cache": rank_info.get("cache"),
+                                        "score": "KL(FP32||QDQ) - KL(FP32||QDQ with the activation in float), nats"
+                                        if fallback_rank == "output" else "relative error of the activation's own Q/DQ"}
                 if not ranked:
-                    raise EOEdgeError(f"--auto-fallback: no quantized node to keep in float in {dest.name}")
+                    raise EOEdgeError(f"--auto-fallback: no quantized activation to keep in float in {dest.name}")
                 trials: dict[int, tuple[dict, dict]] = {}
                 last = [0]
 
                 def attempt(k: int) -> float:
-                    """Re-quantize with the k most sensitive nodes in float; gate it; remember the outcome."""
-                    excl = [n for n, _ in ranked[:k]]
+                    """Re-quantize with the k most sensitive activations in float; gate it; remember the outcome."""
+                    keep = [t for t, _ in ranked[:k]]
                     r = to_int8(model, dest, cx, method=method, image_hashes=hashes, cache_dir=cache,
-                                exclude_nodes=excl, activations=act, op_types=quantize_ops)
+                                float_activations=keep, activations=act, op_types=quantize_ops)
                     gk = gate(OnnxRuntimeRunner(dest).infer, parent_logits, val, cfg, progress=not quiet)
-                    trials[k] = ({**r, "float_nodes": excl}, gk)
+                    trials[k] = (r, gk)
                     last[0] = k
-                    log(f"  auto-fallback: {k} node(s) in float -> drop {gk['drop']:.2f} pts")
+                    log(f"  auto-fallback: {k} activation(s) in float -> drop {gk['drop']:.2f} pts")
                     return gk["drop"]
 
                 # Doubling finds a passing count, then bisection narrows it to the smallest passing count
@@ -160,11 +171,9 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
                     attempt(best)
                 r_best, g = trials[best]
                 rec = {**rec, **r_best, "gate": g,
-                       "fallback_trials": [{"float_nodes": j, "drop": trials[j][1]["drop"]} for j in trials]}
-                excluded = r_best["float_nodes"]
-                rec["float_nodes"] = excluded
+                       "fallback_trials": [{"float_activations": j, "drop": trials[j][1]["drop"]} for j in trials]}
             log(f"  gate on {g['n_images']} images: top-1 {g['top1']:.2f} % vs FP32 {g['parent_top1']:.2f} % "
-                f"(drop {g['drop']:.2f} pts, agreement {g['top1_agreement']:.2f} %)")
+                f"(drop {g['drop']:.2f} ± {g['drop_se']:.2f} pts (SE), agreement {g['top1_agreement']:.2f} %)")
         if backend != "onnxruntime":
             eng = Path(str(dest)[:-5] + ".engine")
             rec["engine"] = be.build(dest, eng, precision=prec, workspace_mb=workspace_mb, dla_core=dla_core,

@@ -224,9 +224,9 @@ def test_quantize_ops_weighted_leaves_other_ops_in_float(exported, tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
-def test_auto_fallback_keeps_sensitive_nodes_in_float(prepared, tmp_path):
+def test_auto_fallback_keeps_sensitive_activations_in_float(prepared, tmp_path):
     """The shipped ResNet8 with symmetric INT8 activations drops 0.27 pts on validation; with
-    --auto-fallback and --max-drop 0.1 the most sensitive nodes stay in float until it passes."""
+    --auto-fallback and --max-drop 0.1 the most sensitive activations stay in float until it passes."""
     import shutil
 
     from conftest import ROOT
@@ -237,21 +237,88 @@ def test_auto_fallback_keeps_sensitive_nodes_in_float(prepared, tmp_path):
                 "--json", str(tmp_path / "c.json"), "-q")
     assert p.returncode == 0, p.stderr
     rec = json.loads((tmp_path / "c.json").read_text())["artifacts"][0]
-    assert rec["fallback_ranking"] and rec["float_nodes"]
+    assert rec["fallback_ranking"] and rec["float_activations"]
+    assert rec["fallback_rank"]["method"] == "output" and rec["fallback_rank"]["n_images"] == 128
     assert rec["gate"]["drop"] <= 0.1 and rec["gate"]["n_images"] == 4050
-    # doubling then bisection: one node fewer than the chosen count was tried and failed the gate
-    k = len(rec["float_nodes"])
-    tried = {t["float_nodes"]: t["drop"] for t in rec["fallback_trials"]}
+    # doubling then bisection: one activation fewer than the chosen count was tried and failed the gate
+    k = len(rec["float_activations"])
+    tried = {t["float_activations"]: t["drop"] for t in rec["fallback_trials"]}
     assert tried[k] == rec["gate"]["drop"]
     assert k == 1 or tried[k - 1] > 0.1
     from eo_edge.export import read_metadata
 
     q = onnx.load(rec["artifact"])
-    kept = set(read_metadata(q)["calibration"]["float_nodes"])
-    assert kept == set(rec["float_nodes"])
-    # a node kept in float has no DequantizeLinear feeding its weight
-    names = {n.name: n for n in q.graph.node}
-    conv = next((names[n] for n in kept if n in names and names[n].op_type == "Conv"), None)
-    if conv is not None:
-        producers = {o: n.op_type for n in q.graph.node for o in n.output}
-        assert producers.get(conv.input[1]) != "DequantizeLinear"
+    kept = set(read_metadata(q)["calibration"]["float_activations"])
+    assert kept == set(rec["float_activations"])
+    # a kept activation has no QuantizeLinear; nodes read it directly; weights are still int8
+    readers = {i for n in q.graph.node for i in n.input}
+    quantized = {n.input[0] for n in q.graph.node if n.op_type == "QuantizeLinear"}
+    assert not kept & quantized and kept <= readers
+    assert sum(t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 4 for t in q.graph.initializer) == 9
+
+
+def _ranking_setup(tmp_path, n_calib=64):
+    """ResNet8 (shipped) quantized with symmetric activations, and preprocessed calibration images."""
+    from conftest import ROOT
+    from eo_edge.compile import to_int8
+    from eo_edge.data.subsets import CALIBRATION_DIR, load_flat_images
+    from eo_edge.data.transforms import preprocess
+    from eo_edge.export import read_metadata
+    from eo_edge.models.registry import ModelConfig
+
+    fp = ROOT / "models" / "resnet8_eurosat64.onnx"
+    cfg = ModelConfig.from_dict(read_metadata(fp)["config"])
+    imgs, _, hashes, _ = load_flat_images(CALIBRATION_DIR, n_calib)
+    x = preprocess(imgs, cfg.input_size, cfg.mean, cfg.std)
+    q = tmp_path / "q.onnx"
+    to_int8(fp, q, x, image_hashes=hashes, activations="s8")
+    return fp, q, x, hashes
+
+
+def _logits(path, x):
+    from eo_edge.backends.onnxruntime import OnnxRuntimeRunner
+
+    return OnnxRuntimeRunner(path).infer(x)
+
+
+def test_output_ranking_is_what_to_int8_realizes(tmp_path):
+    """Each output-sensitivity score is the KL reduction that to_int8(float_activations=[t]) really
+    gives: ranking and realization agree (quantize_static's nodes_to_exclude would not: excluding
+    a Conv leaves its input quantized when the producer quantizes its output)."""
+    from eo_edge.compile import _softmax_kl, rank_sensitive_activations, to_int8
+
+    fp, q, x, hashes = _ranking_setup(tmp_path)
+    ranked = rank_sensitive_activations(fp, q, x, how="output")
+    scores = [s for _, s in ranked]
+    assert len(ranked) >= 10 and scores == sorted(scores, reverse=True)
+    ref = _logits(fp, x)
+    base = _softmax_kl(ref, _logits(q, x))
+    assert base > 0
+    for t, score in (ranked[0], ranked[-1]):
+        one = tmp_path / "one.onnx"
+        r = to_int8(fp, one, x, image_hashes=hashes, activations="s8", float_activations=[t])
+        assert r["float_activations"] == [t]
+        assert base - _softmax_kl(ref, _logits(one, x)) == pytest.approx(score, abs=1e-6)
+    assert ranked[0][1] > 0 and ranked[0][1] > ranked[-1][1]
+    # every activation in float: only weight quantization is left, much closer to FP32
+    allf = tmp_path / "allf.onnx"
+    to_int8(fp, allf, x, image_hashes=hashes, activations="s8", float_activations=[t for t, _ in ranked])
+    m = onnx.load(str(allf))
+    assert not any(n.op_type == "QuantizeLinear" for n in m.graph.node)
+    assert _softmax_kl(ref, _logits(allf, x)) < base / 5
+
+
+def test_local_ranking_and_ranking_errors(tmp_path):
+    from eo_edge.compile import activation_qdq, keep_activations_float, rank_sensitive_activations
+
+    fp, q, x, _ = _ranking_setup(tmp_path, 32)
+    local = rank_sensitive_activations(fp, q, x, how="local")
+    m = onnx.load(str(q))
+    assert {t for t, _ in local} <= set(activation_qdq(m)) and all(s >= 0 for _, s in local)
+    with pytest.raises(EOEdgeError, match="unknown fallback ranking"):
+        rank_sensitive_activations(fp, q, x, how="bogus")
+    with pytest.raises(EOEdgeError, match="no activation Q/DQ pair"):
+        keep_activations_float(m, ["no-such-tensor"])
+    p = run_cli("compile", str(fp), "--int8", "--fallback-rank", "bogus", "-o", str(tmp_path / "x.onnx"))
+    assert_one_line_error(p, "unknown --fallback-rank")
+    assert not (tmp_path / "x.onnx").exists()
