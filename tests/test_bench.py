@@ -96,3 +96,13 @@ def test_deploy_side_runs_without_torch(tmp_path):
     a = run["artifacts"][0]
     assert run["data"]["kind"] == "shipped test subset" and a["accuracy"]["n_images"] == 1000
     assert a["accuracy"]["top1"] > 90.0  # the shipped ResNet8 on 1,000 real test images
+
+
+def test_default_config_file_is_the_built_in_default():
+    """benchmarks/default.json names exactly the ONNX files shipped in models/, which is what
+    `eo-edge bench` with no inputs measures (a renamed or dropped artifact breaks this)."""
+    from conftest import ROOT
+    from eo_edge.bench import default_inputs, load_config
+
+    cfg = load_config(ROOT / "benchmarks" / "default.json")
+    assert sorted(cfg["models"]) == sorted(str(p.resolve()) for p in default_inputs())
