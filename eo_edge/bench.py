@@ -230,11 +230,9 @@ def _gemm_rate(precision: str, threads: int | None, n: int, min_time_s: float) -
         p = Path(td) / "g.onnx"
         onnx.save(model, str(p))
         if precision == "int8":
-            import logging
-
             from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-            logging.getLogger().setLevel(logging.ERROR)  # ORT's "consider pre-processing" hint
+            from .compile import quiet_root_logger
 
             class R:
                 def __init__(self):
@@ -244,8 +242,9 @@ def _gemm_rate(precision: str, threads: int | None, n: int, min_time_s: float) -
                     return self.d.pop() if self.d else None
 
             q = Path(td) / "q.onnx"
-            quantize_static(str(p), str(q), R(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
-                            weight_type=QuantType.QInt8, extra_options={"ActivationSymmetric": True})
+            with quiet_root_logger():  # ORT's "consider pre-processing" hint
+                quantize_static(str(p), str(q), R(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
+                                weight_type=QuantType.QInt8, extra_options={"ActivationSymmetric": True})
             p = q
         r = OnnxRuntimeRunner(p, threads=threads)
         x = a.astype(dt[1])

@@ -24,11 +24,13 @@ on Jetson) runs the very same artifact.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -85,6 +87,20 @@ def to_fp16(onnx_path: Path, out: Path) -> dict[str, Any]:
         tmp.write_bytes(fp16.SerializeToString())
     return {"precision": "fp16", "artifact": str(out), "seconds": time.perf_counter() - t0,
             "tool": "onnxruntime.transformers.float16.convert_float_to_float16(keep_io_types=True)"}
+
+
+@contextlib.contextmanager
+def quiet_root_logger(level: int = logging.ERROR) -> Iterator[None]:
+    """Raise the root logger's level for the duration of a call (``quantize_static`` logs its
+    "consider pre-processing" hint through the root logger), then restore it, so that importing
+    and calling eo-edge never changes the caller's logging."""
+    root = logging.getLogger()
+    old = root.level
+    root.setLevel(max(level, old))
+    try:
+        yield
+    finally:
+        root.setLevel(old)
 
 
 class _Reader:
@@ -180,17 +196,15 @@ def to_int8(onnx_path: Path, out: Path, calib_x: np.ndarray, *, method: str = "m
             cache_path = cache_dir / f"calib-{key}.json"
             cache_state = "hit" if cache_path.is_file() else "miss"
         qout = Path(td) / "q.onnx"
-        import logging
-
-        logging.getLogger().setLevel(logging.ERROR)
-        quantize_static(
-            str(pre), str(qout), _Reader(calib_x), quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QInt8 if activations == "s8" else QuantType.QUInt8,
-            weight_type=QuantType.QInt8, reduce_range=False,
-            calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-                              "percentile": CalibrationMethod.Percentile}[method],
-            extra_options=extra, op_types_to_quantize=ops,
-            calibration_cache_path=str(cache_path) if cache_path else None)
+        with quiet_root_logger():
+            quantize_static(
+                str(pre), str(qout), _Reader(calib_x), quant_format=QuantFormat.QDQ, per_channel=True,
+                activation_type=QuantType.QInt8 if activations == "s8" else QuantType.QUInt8,
+                weight_type=QuantType.QInt8, reduce_range=False,
+                calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                                  "percentile": CalibrationMethod.Percentile}[method],
+                extra_options=extra, op_types_to_quantize=ops,
+                calibration_cache_path=str(cache_path) if cache_path else None)
         q = onnx.load(str(qout))
     keep_activations_float(q, list(float_activations or []))
     set_metadata(q, {"eo_edge.precision": "int8", "eo_edge.parent_sha256": sha256_file(onnx_path),

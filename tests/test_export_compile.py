@@ -322,3 +322,17 @@ def test_local_ranking_and_ranking_errors(tmp_path):
     p = run_cli("compile", str(fp), "--int8", "--fallback-rank", "bogus", "-o", str(tmp_path / "x.onnx"))
     assert_one_line_error(p, "unknown --fallback-rank")
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_int8_compile_leaves_the_callers_logging_alone(tmp_path):
+    """quantize_static logs through the root logger; to_int8 silences it for the call only."""
+    import logging
+
+    root = logging.getLogger()
+    old = root.level
+    root.setLevel(logging.INFO)
+    try:
+        _ranking_setup(tmp_path, 8)
+        assert root.level == logging.INFO
+    finally:
+        root.setLevel(old)
