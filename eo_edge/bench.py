@@ -194,13 +194,16 @@ def gemm_peak(precision: str, threads: int | None, sizes: tuple[int, ...] = (256
         ``{"gmacs_per_s": float | None, "method": str, "by_size": {n: GMAC/s}}`` (None when the
         op does not run here).
     """
+    if not sizes:
+        raise ValueError("gemm_peak needs at least one matrix size")
     method = f"ONNX Runtime MatMul n x n x n, best over n = {'/'.join(map(str, sizes))}, {precision}"
     by_size: dict[str, float] = {}
     try:
         for n in sizes:
             by_size[str(n)] = _gemm_rate(precision, threads, n, min_time_s)
     except Exception as e:  # noqa: BLE001 - an op this build lacks is reported, not fatal
-        return {"gmacs_per_s": None, "method": f"{method}: not runnable here ({str(e).splitlines()[0][:120]})"}
+        why = (str(e).splitlines() or [type(e).__name__])[0][:120]
+        return {"gmacs_per_s": None, "method": f"{method}: not runnable here ({why})", "by_size": by_size}
     if precision == "int8":
         method += " (QDQ, symmetric)"
     return {"gmacs_per_s": max(by_size.values()), "method": method, "by_size": by_size}

@@ -367,7 +367,7 @@ def compile_cmd(
     quantize_ops: str = typer.Option("all", "--quantize-ops", help="INT8: all (every op ONNX Runtime can quantize), weighted (only inputs of Conv/ConvTranspose/Gemm/MatMul, TensorRT's Q/DQ placement advice) or a list such as Conv,MatMul."),
     backend: str = typer.Option("onnxruntime", "--backend", help="onnxruntime (x86, CI) or tensorrt (Jetson: builds an engine)."),
     eval_data: Optional[Path] = typer.Option(None, "--eval-data", help="Data for the accuracy gate (default: validation split of the prepared dataset)."),
-    max_drop: Optional[float] = typer.Option(None, "--max-drop", help="Fail if top-1 drops more than PTS points below the FP32 parent on the gate data (the gate prints the drop's standard error: leave about one SE of margin to hold on other data)."),
+    max_drop: Optional[float] = typer.Option(None, "--max-drop", help="Fail if top-1 drops more than PTS points below the FP32 parent on the gate data (the gate prints the drop's standard error: to hold on other data, set it about 1.5 SE below your goal)."),
     auto_fallback: bool = typer.Option(False, "--auto-fallback", help="INT8: keep the most error-sensitive activations in float (their Q/DQ pairs removed; weights stay int8) until --max-drop (default 0.5) passes."),
     fallback_rank: str = typer.Option("output", "--fallback-rank", help="How --auto-fallback ranks activations: output (leave-one-out effect on the logits; one pass per Q/DQ pair over 128 calibration images, cached) or local (each activation's own Q/DQ error; fast, misses downstream amplification)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output path (one precision only; default beside the input)."),

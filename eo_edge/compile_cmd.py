@@ -133,11 +133,14 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
                                                     cache_dir=cache, info=rank_info)
                 rec["fallback_ranking"] = ranked[:20]
                 rec["fallback_rank"] = {"method": fallback_rank, "n_images": n_rank, "candidates": len(ranked),
+                                        "helpful": sum(v > 0 for _, v in ranked),
                                         "seconds": time.perf_counter() - t_rank, "cache": rank_info.get("cache"),
                                         "score": "KL(FP32||QDQ) - KL(FP32||QDQ with the activation in float), nats"
                                         if fallback_rank == "output" else "relative error of the activation's own Q/DQ"}
+                ranked = [(t, v) for t, v in ranked if v > 0]  # floating the others does not help
                 if not ranked:
-                    raise EOEdgeError(f"--auto-fallback: no quantized activation to keep in float in {dest.name}")
+                    raise EOEdgeError(f"--auto-fallback: no quantized activation in {dest.name} whose float copy "
+                                      "reduces the error")
                 trials: dict[int, tuple[dict, dict]] = {}
                 last = [0]
 
@@ -171,7 +174,7 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
                     attempt(best)
                 r_best, g = trials[best]
                 rec = {**rec, **r_best, "gate": g,
-                       "fallback_trials": [{"float_activations": j, "drop": trials[j][1]["drop"]} for j in trials]}
+                       "fallback_trials": [{"n_float": j, "drop": trials[j][1]["drop"]} for j in trials]}
             log(f"  gate on {g['n_images']} images: top-1 {g['top1']:.2f} % vs FP32 {g['parent_top1']:.2f} % "
                 f"(drop {g['drop']:.2f} ± {g['drop_se']:.2f} pts (SE), agreement {g['top1_agreement']:.2f} %)")
         if backend != "onnxruntime":
