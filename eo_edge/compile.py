@@ -213,15 +213,13 @@ def to_int8(onnx_path: Path, out: Path, calib_x: np.ndarray, *, method: str = "m
                 extra_options=extra, op_types_to_quantize=ops,
                 calibration_cache_path=str(cache_path) if cache_path else None)
         q = onnx.load(str(qout))
-    keep_activations_float(q, list(float_activations or []))
     set_metadata(q, {"eo_edge.precision": "int8", "eo_edge.parent_sha256": sha256_file(onnx_path),
                      "eo_edge.int8_activations": activations,
                      "eo_edge.calibration": {"method": method, "n_images": int(len(calib_x)),
                                              "float_activations": list(float_activations or []),
                                              "op_types": "all" if ops is None else ops}})
     q.producer_name, q.producer_version = "eo-edge", __version__
-    with atomic_path(out, suffix=".onnx") as tmp:
-        tmp.write_bytes(q.SerializeToString())
+    save_float_activations(q, list(float_activations or []), out)
     return {"precision": "int8", "artifact": str(out), "method": method, "calibration_cache": cache_state,
             "calibration_cache_path": str(cache_path) if cache_path else None, "float_activations": list(float_activations or []),
             "seconds": time.perf_counter() - t0, "quant_format": "QDQ", "weights": "int8 symmetric per-channel",
@@ -247,6 +245,25 @@ def activation_qdq(model) -> dict[str, tuple[Any, list[Any]]]:
         if n.op_type == "QuantizeLinear" and n.input[0] not in inits and dqs.get(n.output[0]):
             pairs[n.input[0]] = (n, dqs[n.output[0]])
     return pairs
+
+
+def save_float_activations(qdq, tensors: list[str], out: Path) -> None:
+    """Write a copy of the QDQ ``ModelProto`` ``qdq`` with ``tensors`` kept in float
+    (:func:`keep_activations_float`) to ``out``, atomically, its ``eo_edge.calibration``
+    metadata naming them. ``qdq`` itself is not changed, so the auto-fallback search quantizes
+    once and writes each candidate from the same fully quantized model.
+
+    Raises:
+        EOEdgeError: a tensor without an activation Q/DQ pair.
+    """
+    import copy
+
+    m = copy.deepcopy(qdq)
+    keep_activations_float(m, tensors)
+    cal = read_metadata(m).get("calibration") or {}
+    set_metadata(m, {"eo_edge.calibration": {**cal, "float_activations": list(tensors)}})
+    with atomic_path(out, suffix=".onnx") as tmp:
+        tmp.write_bytes(m.SerializeToString())
 
 
 def keep_activations_float(model, tensors: list[str]) -> None:

@@ -43,7 +43,8 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
     """
     from .backends import get_backend
     from .backends.onnxruntime import OnnxRuntimeRunner
-    from .compile import METHODS, _load_proto, artifact_name, gate, rank_sensitive_activations, to_fp16, to_int8
+    from .compile import (METHODS, _load_proto, artifact_name, gate, rank_sensitive_activations,
+                          save_float_activations, to_fp16, to_int8)
     from .data.split import split_indices
     from .data.subsets import CALIBRATION_DIR, load_flat_images
     from .data.transforms import preprocess
@@ -141,16 +142,18 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
                 if not ranked:
                     raise EOEdgeError(f"--auto-fallback: no quantized activation in {dest.name} whose float copy "
                                       "reduces the error")
-                trials: dict[int, tuple[dict, dict]] = {}
+                import onnx
+
+                full = onnx.load(str(dest))  # quantized once; each candidate is this minus some Q/DQ pairs
+                trials: dict[int, tuple[list[str], dict]] = {}
                 last = [0]
 
                 def attempt(k: int) -> float:
-                    """Re-quantize with the k most sensitive activations in float; gate it; remember the outcome."""
+                    """Write the model with the k most sensitive activations in float; gate it; remember the outcome."""
                     keep = [t for t, _ in ranked[:k]]
-                    r = to_int8(model, dest, cx, method=method, image_hashes=hashes, cache_dir=cache,
-                                float_activations=keep, activations=act, op_types=quantize_ops)
+                    save_float_activations(full, keep, dest)
                     gk = gate(OnnxRuntimeRunner(dest).infer, parent_logits, val, cfg, progress=not quiet)
-                    trials[k] = (r, gk)
+                    trials[k] = (keep, gk)
                     last[0] = k
                     log(f"  auto-fallback: {k} activation(s) in float -> drop {gk['drop']:.2f} pts")
                     return gk["drop"]
@@ -170,10 +173,10 @@ def run_compile(*, model: Path, fp16: bool, int8: bool, calib: Path | None, cali
                     else:
                         lo = mid
                 best = hi if hi is not None else min(trials, key=lambda j: trials[j][1]["drop"])
+                keep_best, g = trials[best]
                 if last[0] != best:  # the file on disk is the last attempt's
-                    attempt(best)
-                r_best, g = trials[best]
-                rec = {**rec, **r_best, "gate": g,
+                    save_float_activations(full, keep_best, dest)
+                rec = {**rec, "float_activations": keep_best, "gate": g,
                        "fallback_trials": [{"n_float": j, "drop": trials[j][1]["drop"]} for j in trials]}
             log(f"  gate on {g['n_images']} images: top-1 {g['top1']:.2f} % vs FP32 {g['parent_top1']:.2f} % "
                 f"(drop {g['drop']:.2f} ± {g['drop_se']:.2f} pts (SE), agreement {g['top1_agreement']:.2f} %)")
