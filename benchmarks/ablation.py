@@ -8,7 +8,7 @@ deviation over seeds.
 
 Usage:
     python benchmarks/ablation.py --data ../shared/data/EuroSAT.zip \
-        --teacher models/efficientvit_m2_eurosat64.pt --teacher models/mobilevitv2_100_eurosat64.pt \
+        --teacher models/resnet16_eurosat64.pt --teacher models/mobilevitv2_100_eurosat64.pt \
         --epochs 30 --seeds 0,1,2 --resnet16-seeds 0,1,2 --out benchmarks/ablation
     python benchmarks/ablation.py --collect-only --out benchmarks/ablation   # re-render the table
 

@@ -40,10 +40,9 @@ import numpy as np
 
 from . import __version__
 from .errors import EOEdgeError
+from .hostinfo import cpu_name, host_record  # noqa: F401  (cpu_name re-exported for benchmarks/)
 
 SCHEMA = "eo-edge-bench/1"
-#: Models the paper compares its students against (MobileViTV2 is also a distillation teacher).
-BASELINE_MODELS = ("mobilevitv2_100", "mobilevit_xxs", "mobilevit_s")
 PAPER_CLAIMS = {"params_reduction_pct": 97.5, "flops_reduction_pct": 96.7, "power_reduction_pct": 86.2,
                 "latency_reduction_pct": 63.5}
 
@@ -79,44 +78,6 @@ class Artifact:
     runner: Any = None
     cfg: Any = None
     result: dict = field(default_factory=dict)
-
-
-def cpu_name() -> str:
-    """CPU model name from /proc/cpuinfo (Linux), else ``platform.processor()``."""
-    try:
-        for ln in open("/proc/cpuinfo"):
-            if ln.startswith("model name"):
-                return ln.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def jetson_info() -> dict | None:
-    """Jetson board model, L4T release and nvpmodel power mode, or None off a Jetson."""
-    rel = Path("/etc/nv_tegra_release")
-    if not rel.is_file():
-        return None
-    info: dict[str, Any] = {"l4t": rel.read_text().splitlines()[0].strip()}
-    try:
-        info["model"] = Path("/proc/device-tree/model").read_text().strip("\x00\n ")
-    except OSError:
-        pass
-    try:
-        q = subprocess.run(["nvpmodel", "-q"], capture_output=True, text=True, timeout=10)
-        info["nvpmodel"] = " ".join(q.stdout.split())
-    except (OSError, subprocess.SubprocessError):
-        info["nvpmodel"] = None
-    return info
-
-
-def host_record(threads: int, backend_versions: dict[str, str]) -> dict:
-    """The host a run measured: CPU, cores and threads used, OS, versions, Jetson info, power sources."""
-    from .power import describe_sources
-
-    return {"cpu": cpu_name(), "logical_cpus": os.cpu_count(), "threads_used": threads,
-            "os": platform.platform(), "python": platform.python_version(), "versions": backend_versions,
-            "jetson": jetson_info(), "power_sources": describe_sources()}
 
 
 def percentiles(samples_ms: np.ndarray) -> dict[str, float]:
@@ -185,10 +146,10 @@ def gemm_peak(precision: str, threads: int | None, sizes: tuple[int, ...] = (256
     n x n x n MatMuls (n^3 MACs each) in ONNX Runtime for every n in ``sizes``: FP32 MatMul,
     FP16 MatMul (FP16 I/O), INT8 as a QDQ MatMul quantized with ``quantize_static`` (ORT
     fuses it into an integer GEMM). Each size is timed for at least ``min_time_s`` seconds and
-    the fastest single run of any size counts: on a shared 2-vCPU VM the rate of one size
-    swings by 30 % between runs (1024^3 FP32 measured 80 and 113 GMAC/s minutes apart) and
-    the best size depends on the cache hierarchy, so one size timed briefly under-reports the
-    peak (a model then shows more than 100 % of it).
+    the fastest single run of any size counts: on a shared VM the rate of one size swings
+    between runs (README, x86 reference benchmark) and the best size depends on the cache
+    hierarchy, so one size timed briefly under-reports the peak (a model then shows more than
+    100 % of it).
 
     Returns:
         ``{"gmacs_per_s": float | None, "method": str, "by_size": {n: GMAC/s}}`` (None when the
@@ -288,14 +249,16 @@ def reduction_pct(student: float | None, baseline: float | None) -> float | None
     return 100.0 * (1.0 - student / baseline)
 
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-MODELS_DIR = PROJECT_ROOT / "models"
-
-
 def default_inputs() -> list[Path]:
     """The built-in default: every eo-edge ONNX shipped in ``models/`` (students and the
-    MobileViTV2 baseline, in FP32, FP16 and INT8)."""
-    return sorted(MODELS_DIR.glob("*.onnx"))
+    MobileViTV2 baseline, in FP32, FP16 and INT8; located by :mod:`eo_edge.assets`).
+
+    Raises:
+        EOEdgeError: the shipped models are not found.
+    """
+    from .assets import MODELS, require_asset
+
+    return sorted(require_asset(MODELS, "shipped models/").glob("*.onnx"))
 
 
 def load_config(path: Path) -> dict:
@@ -310,8 +273,24 @@ def load_config(path: Path) -> dict:
     cfg = read_json(path, "bench config")
     if not isinstance(cfg, dict) or not isinstance(cfg.get("models", []), list):
         raise EOEdgeError(f"bench config {path}: expected an object with a 'models' list")
+    from .formats import check_backend, check_precisions
+
     cfg["models"] = [str((path.parent / m).resolve()) if not Path(m).is_absolute() else m for m in cfg.get("models", [])]
+    if "precisions" in cfg:  # validated here, before any artifact is built (an 'int4' entry used to build INT8)
+        cfg["precisions"] = check_precisions(cfg["precisions"] if isinstance(cfg["precisions"], list) else [cfg["precisions"]],
+                                             f"precision in bench config {path.name}:")
+    for b in cfg.get("backends") or []:
+        check_backend(b)
     return cfg
+
+
+def _role(cfg) -> str:
+    """The role an artifact plays in a bench: ``baseline`` for models the registry lists as
+    baselines (MobileViTV2 is a teacher when distilling and the baseline when benchmarking),
+    else the role its file records."""
+    from .models.registry import is_baseline
+
+    return "baseline" if is_baseline(cfg.arch) else cfg.role
 
 
 def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, log: Callable[[str], None],
@@ -331,8 +310,11 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
     from .data.transforms import preprocess
     from .export import read_metadata
     from .fileio import sha256_file
+    from .formats import (PRECISIONS, artifact_path, check_precisions, format_by_tag, format_of_metadata, get_format,
+                          int8_activations)
     from .models.registry import ModelConfig
 
+    precisions = check_precisions(precisions)
     cache.mkdir(parents=True, exist_ok=True)
     seen: dict[tuple[str, str], Artifact] = {}
     fp32_sources: list[tuple[Path, dict]] = []
@@ -352,22 +334,20 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
         if "config" not in md:
             raise EOEdgeError(f"{p} carries no eo-edge metadata; export it with `eo-edge export`")
         cfg = ModelConfig.from_dict(md["config"])
-        prec = md.get("precision", "fp32")
-        tag = prec + (f"-{md['int8_activations']}" if prec == "int8" and md.get("int8_activations") else "")
-        key = (p.name.split(".")[0] if prec != "fp32" else p.stem, tag)
-        seen[key] = Artifact(f"{cfg.arch}-{tag}", p, cfg.arch, cfg.role, prec, source=key[0])
-        if prec == "fp32":
+        fmt = format_of_metadata(md)
+        key = (p.name.split(".")[0] if fmt.precision != "fp32" else p.stem, fmt.tag)
+        seen[key] = Artifact(f"{cfg.arch}-{fmt.tag}", p, cfg.arch, _role(cfg), fmt.precision, source=key[0])
+        if fmt.precision == "fp32":
             fp32_sources.append((p, md))
     calib = None
+    act = int8_activations(backend)
     for p, md in fp32_sources:
         cfg = ModelConfig.from_dict(md["config"])
-        act = "u8" if backend == "onnxruntime" else "s8"
         for prec in precisions:
-            tag = prec if prec != "int8" else f"int8-{act}"
-            if prec == "fp32" or (p.stem, tag) in seen:
+            fmt = get_format(prec, act)
+            if prec == "fp32" or (p.stem, fmt.tag) in seen:
                 continue
-            sha = sha256_file(p)[:10]
-            out = cache / f"{p.stem}-{sha}.{prec if prec != 'int8' else 'int8-minmax' + ('-u8' if act == 'u8' else '')}.onnx"
+            out = artifact_path(cache / f"{p.stem}-{sha256_file(p)[:10]}.onnx", fmt)
             if not out.is_file():
                 log(f"compiling {p.name} -> {prec}")
                 if prec == "fp16":
@@ -378,13 +358,13 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
                     x = preprocess(calib[0], cfg.input_size, cfg.mean, cfg.std)
                     to_int8(p, out, x, method="minmax", image_hashes=calib[2], cache_dir=cache / "calib",
                             activations=act)
-            seen[(p.stem, tag)] = Artifact(f"{cfg.arch}-{tag}", out, cfg.arch, cfg.role, prec, source=p.stem)
-    arts = [a for a in seen.values() if a.precision in precisions or not precisions]
-    if backend == "tensorrt":  # TensorRT's explicit quantization needs symmetric int8 activations
-        skipped = [a for a in arts if a.name.endswith("int8-u8")]
-        for a in skipped:
-            log(f"skipping {a.path.name}: uint8 activations are for ONNX Runtime; TensorRT uses the symmetric INT8 file")
-        arts = [a for a in arts if a not in skipped]
+            seen[(p.stem, fmt.tag)] = Artifact(f"{cfg.arch}-{fmt.tag}", out, cfg.arch, _role(cfg), prec, source=p.stem)
+    arts = [a for a in seen.values() if a.precision in precisions]
+    runnable = {k: a for k, a in seen.items() if a in arts and format_by_tag(k[1]).runs_on(backend)}
+    for k, a in seen.items():
+        if a in arts and k not in runnable:
+            log(f"skipping {a.path.name}: {backend} cannot run {k[1]} ({format_by_tag(k[1]).description})")
+    arts = list(runnable.values())
     # unique names (two inputs of the same arch and precision get the file stem appended)
     names: dict[str, int] = {}
     for a in arts:
@@ -393,33 +373,7 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
         if names[a.name] > 1:  # e.g. two ResNet8 checkpoints: name them by their source file
             a.name = f"{a.source}-{a.name.split('-', 1)[1]}"
     order = {"student": 0, "teacher": 1, "baseline": 2}
-    prec_order = {"fp32": 0, "fp16": 1, "int8": 2}
-    return sorted(arts, key=lambda a: (order.get(a.role, 3), a.model, prec_order.get(a.precision, 3)))
-
-
-def bench_data(data_path: Path | None, home: Path | None, resolve_data: Callable, progress: bool):
-    """Test data: the prepared test split (``--data`` or the home cache), else the shipped subset.
-
-    Returns:
-        ``(PreparedData, {"kind", "n_images", "source"})``.
-    """
-    from .data.prepare import EUROSAT_CLASSES, PreparedData
-    from .data.split import split_indices
-    from .data.subsets import TEST_SUBSET_DIR, load_flat_images
-
-    try:
-        ds = resolve_data(data_path, home, progress)
-        te = ds.subset(split_indices(ds, "test"))
-        return te, {"kind": "test split", "n_images": len(te), "source": str(ds.root or data_path)}
-    except EOEdgeError:
-        if data_path is not None:
-            raise
-    imgs, names, _, _ = load_flat_images(TEST_SUBSET_DIR)
-    cls = list(EUROSAT_CLASSES)
-    labels = np.array([cls.index(n.split("_")[0]) for n in names], dtype=np.int64)
-    d = PreparedData(imgs, labels, [f"{n.split('_')[0]}/{n}" for n in names], cls)
-    return d, {"kind": "shipped test subset", "n_images": len(d),
-               "source": "samples/eurosat-test-1000 (100 test-split images per class)"}
+    return sorted(arts, key=lambda a: (order.get(a.role, 3), a.model, PRECISIONS.index(a.precision)))
 
 
 def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *, command: str = "",
@@ -472,12 +426,23 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
             # interleaved batch-1 latency
             xs = {a.name: preprocess(np.asarray(data.images[:1]), a.cfg.input_size, a.cfg.mean, a.cfg.std) for a in arts}
             t = prog.add_task("latency (interleaved)", total=len(arts) * max(1, opts.runs // opts.rounds) * opts.rounds)
-            fns = [(lambda r=a.runner, x=xs[a.name]: r.infer(x)) for a in arts]
+            device_ms: dict[str, list[float]] = {a.name: [] for a in arts}
+
+            def call(r, x, dev: list[float]) -> None:
+                r.infer(x)
+                tm = r.timing()  # TensorRT: CUDA-event time of this call; ONNX Runtime: None
+                if tm and "gpu_ms" in tm:
+                    dev.append(float(tm["gpu_ms"]))
+
+            fns = [(lambda r=a.runner, x=xs[a.name], d=device_ms[a.name]: call(r, x, d)) for a in arts]
             rounds = interleaved_latency(fns, opts.warmup, opts.runs, opts.rounds, lambda n: prog.advance(t, n))
             for a, rr in zip(arts, rounds):
                 s = np.concatenate(rr)
                 a.result["latency_ms"] = {"batch": 1, **percentiles(s), "samples": [round(float(v), 5) for v in s]}
                 a.result["_rounds"] = rr
+                dev = device_ms[a.name][-len(s):]  # the timed calls (warm-up left out)
+                if dev:
+                    a.result["device_latency_ms"] = {"batch": 1, "timer": "CUDA events", **percentiles(np.array(dev))}
             # throughput (+ power)
             from .power import best_sampler
 
@@ -546,6 +511,10 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
     except KeyboardInterrupt:
         run["interrupted"] = True
         log("[yellow]interrupted: keeping the measurements already finished[/]")
+    finally:
+        for a in arts:
+            if a.runner is not None:
+                a.runner.close()
     for a in arts:
         pk = run["peak"].get(a.precision, {}).get("gmacs_per_s")
         if "throughput" in a.result and "macs" in a.result:
@@ -570,7 +539,7 @@ def compare(arts: list[Artifact]) -> list[dict]:
     """Each student artifact vs each FP32 baseline (MobileViT family or role "baseline"): reductions in params,
     MACs, power, latency (percent), the interleaved latency ratio with its spread, top-1 delta,
     beside the paper's claims (Le et al., arXiv 2411.00209, abstract and Table 3)."""
-    bases = [a for a in arts if (a.role == "baseline" or a.model in BASELINE_MODELS) and a.precision == "fp32"
+    bases = [a for a in arts if a.role == "baseline" and a.precision == "fp32"
              and a.result.get("_rounds")]
     out = []
     for b in bases:

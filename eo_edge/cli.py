@@ -12,7 +12,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 from rich.console import Console
@@ -40,35 +40,11 @@ def _log(msg: str) -> None:
     err.print(msg, highlight=False)
 
 
-def resolve_data(data: Optional[Path], home: Optional[Path], progress: bool = True):
-    """Load a prepared dataset from ``--data``: a prepared cache folder, or a source
-    (EuroSAT.zip / folder) that is prepared into the home folder first (once)."""
-    from .data.prepare import load_prepared, prepare
-    from .home import home_dir
+def _data(data: Optional[Path], home: Optional[Path], quiet: bool):
+    """The dataset of ``--data`` (see :func:`eo_edge.data.resolve.resolve_data`), logging to stderr."""
+    from .data.resolve import resolve_data
 
-    h = home_dir(home)
-    if data is None:
-        default = h / "datasets" / "eurosat"
-        if (default / "manifest.json").is_file():
-            return load_prepared(default)
-        raise EOEdgeError("no dataset: pass --data EuroSAT.zip (or a prepared folder), "
-                          "or run `eo-edge data prepare --source EuroSAT.zip` once")
-    if not data.exists():
-        raise EOEdgeError(f"data not found: {data}")
-    if data.is_dir() and (data / "manifest.json").is_file():
-        return load_prepared(data)
-    import hashlib
-
-    key = hashlib.sha1(str(data.resolve()).encode()).hexdigest()[:10]
-    cache = h / "datasets" / ("eurosat" if data.name == "EuroSAT.zip" else f"{data.stem}-{key}")
-    if (cache / "manifest.json").is_file():
-        import json
-
-        if json.loads((cache / "manifest.json").read_text()).get("source") == str(data.resolve()):
-            return load_prepared(cache)
-    _log(f"preparing {data} -> {cache}")
-    prepare(data, cache, progress=progress)
-    return load_prepared(cache)
+    return resolve_data(data, home, not quiet, _log)
 
 
 @data_app.command("prepare")
@@ -127,38 +103,50 @@ def data_download(
     out.print(f"downloaded {p}")
 
 
+# Options shared by `train` and `distill` (typer Annotated aliases: one definition each).
+DataOpt = Annotated[Optional[Path], typer.Option("--data", help="EuroSAT.zip, a folder of class sub-folders, or a prepared cache folder.")]
+ImgSizeOpt = Annotated[int, typer.Option("--img-size", help="Input size in pixels (64 = native EuroSAT).")]
+EpochsOpt = Annotated[int, typer.Option("--epochs", help="Training epochs (>= 1).")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", help="Images per optimizer step.")]
+LrOpt = Annotated[float, typer.Option("--lr", help="Peak AdamW learning rate.")]
+WdOpt = Annotated[float, typer.Option("--weight-decay", help="AdamW weight decay.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of initialisation, batch order and augmentation.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch.")]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Run folder (default HOME/runs/<name>).")]
+ResumeOpt = Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from OUT/last.pt when present.")]
+LimitOpt = Annotated[Optional[int], typer.Option("--limit-train", help="Use only N training images (smoke tests).")]
+
+
+def _train_options(**kw):
+    """A validated :class:`eo_edge.train.TrainOptions` from the shared CLI options."""
+    from .models.registry import default_config
+    from .train import TrainOptions, check_options
+
+    opts = TrainOptions(**kw)
+    default_config(opts.arch)
+    check_options(opts)
+    return opts
+
+
 @app.command()
 def train(
-    arch: str = typer.Option("resnet8", "--arch", help="Model name: resnet8, resnet16, efficientvit_m2, mobilevitv2_100, mobilevit_xxs, mobilevit_s."),
-    data: Optional[Path] = typer.Option(None, "--data", help="EuroSAT.zip, a folder of class sub-folders, or a prepared cache folder."),
-    img_size: int = typer.Option(64, "--img-size", help="Input size in pixels (64 = native EuroSAT)."),
-    epochs: int = typer.Option(15, "--epochs"),
-    batch_size: int = typer.Option(128, "--batch-size"),
-    lr: float = typer.Option(3e-3, "--lr", help="Peak AdamW learning rate."),
-    weight_decay: float = typer.Option(0.05, "--weight-decay"),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Run folder (default HOME/runs/<arch>-<img-size>px-s<seed>)."),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from OUT/last.pt when present."),
-    limit_train: Optional[int] = typer.Option(None, "--limit-train", help="Use only N training images (smoke tests)."),
-    home: Optional[Path] = HomeOpt,
-    json_out: Optional[Path] = JsonOpt,
-    quiet: bool = QuietOpt,
+    arch: Annotated[str, typer.Option("--arch", help="Model name (see `eo-edge models`).")] = "resnet8",
+    data: DataOpt = None, img_size: ImgSizeOpt = 64, epochs: EpochsOpt = 15, batch_size: BatchOpt = 128,
+    lr: LrOpt = 3e-3, weight_decay: WdOpt = 0.05, seed: SeedOpt = 0, device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None, out_dir: OutOpt = None, resume: ResumeOpt = True, limit_train: LimitOpt = None,
+    home: Optional[Path] = HomeOpt, json_out: Optional[Path] = JsonOpt, quiet: bool = QuietOpt,
 ):
     """Train a classifier with cross-entropy; select on validation; evaluate once on test.
 
     Example: eo-edge train --arch resnet8 --data ../shared/data/EuroSAT.zip --img-size 64 --epochs 15
     """
     from .home import home_dir
-    from .train import TrainOptions, train as run_train
+    from .train import train as run_train
 
-    opts = TrainOptions(arch=arch, img_size=img_size, epochs=epochs, batch_size=batch_size, lr=lr,
-                        weight_decay=weight_decay, seed=seed, device=device, threads=threads, limit_train=limit_train)
-    from .models.registry import default_config
-
-    default_config(arch)
-    ds = resolve_data(data, home, not quiet)
+    opts = _train_options(arch=arch, img_size=img_size, epochs=epochs, batch_size=batch_size, lr=lr,
+                          weight_decay=weight_decay, seed=seed, device=device, threads=threads, limit_train=limit_train)
+    ds = _data(data, home, quiet)
     run_dir = out_dir or home_dir(home) / "runs" / f"{arch}-{img_size}px-s{seed}"
     res = run_train(opts, ds, run_dir, resume=resume, progress=not quiet, log=_log, command=_command_line())
     _finish_training(res, f"{arch} test split", run_dir, json_out)
@@ -178,41 +166,27 @@ def _finish_training(res: dict, title: str, run_dir: Path, json_out: Optional[Pa
 
 @app.command()
 def distill(
-    student: str = typer.Option("resnet8", "--student", help="Student architecture: resnet8 or resnet16 (any registry name works)."),
-    teacher: List[Path] = typer.Option(..., "--teacher", help="Teacher checkpoint; repeat for several (the paper: EfficientViT-M2 and MobileViTV2)."),
-    weighting: str = typer.Option("batch", "--weighting", help="batch (the paper's per-batch confidence rule), sample (per image) or static (0.5/0.5)."),
-    temperature: float = typer.Option(5.0, "--temperature", help="Softmax temperature T of the KD terms."),
-    data: Optional[Path] = typer.Option(None, "--data", help="EuroSAT.zip, a folder of class sub-folders, or a prepared cache folder."),
-    img_size: int = typer.Option(64, "--img-size", help="Student input size in pixels."),
-    epochs: int = typer.Option(15, "--epochs"),
-    batch_size: int = typer.Option(128, "--batch-size"),
-    lr: float = typer.Option(3e-3, "--lr"),
-    weight_decay: float = typer.Option(0.05, "--weight-decay"),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    threads: Optional[int] = typer.Option(None, "--threads"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Run folder (default HOME/runs/kd-<student>-<weighting>-s<seed>)."),
-    resume: bool = typer.Option(True, "--resume/--no-resume"),
-    limit_train: Optional[int] = typer.Option(None, "--limit-train", help="Use only N training images (smoke tests)."),
-    home: Optional[Path] = HomeOpt,
-    json_out: Optional[Path] = JsonOpt,
-    quiet: bool = QuietOpt,
+    student: Annotated[str, typer.Option("--student", help="Student architecture: resnet8 or resnet16 (any registry name works).")] = "resnet8",
+    teacher: Annotated[List[Path], typer.Option("--teacher", help="Teacher checkpoint; repeat for several (the paper: EfficientViT-M2 and MobileViTV2).")] = ...,
+    weighting: Annotated[str, typer.Option("--weighting", help="batch (the paper's per-batch confidence rule), sample (per image) or static (0.5/0.5).")] = "batch",
+    temperature: Annotated[float, typer.Option("--temperature", help="Softmax temperature T of the KD terms.")] = 5.0,
+    data: DataOpt = None, img_size: ImgSizeOpt = 64, epochs: EpochsOpt = 15, batch_size: BatchOpt = 128,
+    lr: LrOpt = 3e-3, weight_decay: WdOpt = 0.05, seed: SeedOpt = 0, device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None, out_dir: OutOpt = None, resume: ResumeOpt = True, limit_train: LimitOpt = None,
+    home: Optional[Path] = HomeOpt, json_out: Optional[Path] = JsonOpt, quiet: bool = QuietOpt,
 ):
     """Distil frozen teachers into a student with confidence-based dynamic weighting (Le et al., arXiv 2411.00209).
 
     The teachers' logits on all 8 flip/rotation views of every training image are computed
-    once and cached (exact: augmentation is that finite group), so an epoch costs about one
-    student epoch. Per epoch the log shows the teachers' mean confidences and the weights used.
+    once per teacher and cached (exact: augmentation is that finite group), so an epoch costs
+    about one student epoch. Per epoch the log shows the teachers' mean confidences and the weights used.
 
-    Example: eo-edge distill --student resnet8 --teacher models/efficientvit_m2_eurosat64.pt --teacher models/mobilevitv2_100_eurosat64.pt --epochs 30
+    Example: eo-edge distill --student resnet8 --teacher models/resnet16_eurosat64.pt --teacher models/mobilevitv2_100_eurosat64.pt --epochs 30
     """
-    import numpy as np
-
-    from .data.split import split_indices
-    from .distill_train import build_teacher_cache
+    from .data.split import train_rows
     from .home import home_dir
-    from .models.registry import default_config
-    from .train import TrainOptions, pick_device, train as run_train
+    from .teacher_cache import build_teacher_cache
+    from .train import pick_device, train as run_train
 
     if weighting not in ("batch", "sample", "static"):
         raise EOEdgeError(f"unknown --weighting {weighting!r}; choose batch, sample or static")
@@ -221,16 +195,12 @@ def distill(
     for t in teacher:
         if not t.is_file():
             raise EOEdgeError(f"teacher checkpoint not found: {t}")
-    default_config(student)
-    ds = resolve_data(data, home, not quiet)
-    opts = TrainOptions(arch=student, img_size=img_size, epochs=epochs, batch_size=batch_size, lr=lr,
-                        weight_decay=weight_decay, seed=seed, device=device, threads=threads, limit_train=limit_train,
-                        teachers=[str(t) for t in teacher], weighting=weighting, temperature=temperature)
-    tr = split_indices(ds, "train")
-    if limit_train:
-        tr = np.sort(np.random.default_rng(seed).permutation(tr)[:limit_train])
-    cache = build_teacher_cache(list(teacher), ds, tr, home_dir(home) / "teacher-cache", device=pick_device(device),
-                                progress=not quiet, log=_log)
+    opts = _train_options(arch=student, img_size=img_size, epochs=epochs, batch_size=batch_size, lr=lr,
+                          weight_decay=weight_decay, seed=seed, device=device, threads=threads, limit_train=limit_train,
+                          teachers=[str(t) for t in teacher], weighting=weighting, temperature=temperature)
+    ds = _data(data, home, quiet)
+    cache = build_teacher_cache(list(teacher), ds, train_rows(ds, limit_train, seed), home_dir(home) / "teacher-cache",
+                                device=pick_device(device), progress=not quiet, log=_log)
     run_dir = out_dir or home_dir(home) / "runs" / f"kd-{student}-{weighting}-s{seed}"
     res = run_train(opts, ds, run_dir, resume=resume, progress=not quiet, log=_log, command=_command_line(),
                     teacher_logits=cache)
@@ -278,7 +248,7 @@ def eval_cmd(
     if not model_path.exists():
         raise EOEdgeError(f"model not found: {model_path}")
     fn, cfg, info = open_model(model_path, arch=arch, preset=preset, img_size=img_size, backend=backend)
-    ds = resolve_data(data, home, not quiet)
+    ds = _data(data, home, quiet)
     sub = ds.subset(split_indices(ds, split))
     from .evaluate import evaluate
 
@@ -288,26 +258,6 @@ def eval_cmd(
     _print_report(rep, f"{model_path.name} on {split}")
     if json_out:
         write_json(json_out, rep)
-
-
-def _parity_images(data: Optional[Path], home: Optional[Path], n: int, quiet: bool):
-    """Real test images for parity checks: the prepared test split if any, else the shipped subset."""
-    import numpy as np
-
-    from .data.split import split_indices
-
-    try:
-        ds = resolve_data(data, home, not quiet)
-        te = split_indices(ds, "test")
-        te = te if n <= 0 or n >= len(te) else np.sort(np.random.default_rng(0).choice(te, n, replace=False))
-        return np.asarray(ds.images[te]), f"test split ({len(te)} images)"
-    except EOEdgeError:
-        if data is not None:
-            raise
-        from .data.subsets import TEST_SUBSET_DIR, load_flat_images
-
-        imgs, _, _, _ = load_flat_images(TEST_SUBSET_DIR, None if n <= 0 else n)
-        return imgs, f"shipped test subset ({len(imgs)} images)"
 
 
 @app.command()
@@ -334,13 +284,18 @@ def export(
       eo-edge export models/resnet8_eurosat64.pt -o resnet8.onnx
       eo-edge export ../shared/weights/sentry/resnet8_dual.pth --preset sentry -o sentry_r8.onnx
     """
+    import numpy as np
+
     from .export import export as do_export
     from .fileio import check_out_dir, write_json
 
     if not ckpt.is_file():
         raise EOEdgeError(f"checkpoint not found: {ckpt}")
     output = check_out_dir(output or Path.cwd() / f"{ckpt.stem}.onnx")
-    imgs, src = _parity_images(data, home, parity_images, quiet)
+    from .data.resolve import measurement_data
+
+    pd, pinfo = measurement_data(data, home, not quiet, n=parity_images, log=_log)
+    imgs, src = np.asarray(pd.images), f"{pinfo['kind']} ({pinfo['n_images']} images)"
     rec = do_export(ckpt, output, img_size=img_size, opset=opset, dynamic_batch=dynamic_batch, parity_images=imgs,
                     arch=arch, preset=preset)
     rec["parity_data"] = src
@@ -364,12 +319,12 @@ def compile_cmd(
     calib_size: int = typer.Option(512, "--calib-size", help="Number of calibration images."),
     method: str = typer.Option("minmax", "--method", help="Calibration: minmax, entropy or percentile."),
     activations: str = typer.Option("auto", "--activations", help="INT8 activations: s8 (symmetric, TensorRT-ready), u8 (asymmetric, fast on ONNX Runtime x86), auto (u8 for onnxruntime, s8 for tensorrt)."),
-    quantize_ops: str = typer.Option("all", "--quantize-ops", help="INT8: all (every op ONNX Runtime can quantize), weighted (only inputs of Conv/ConvTranspose/Gemm/MatMul, TensorRT's Q/DQ placement advice) or a list such as Conv,MatMul."),
+    quantize_ops: str = typer.Option("all", "--quantize-ops", help="INT8 Q/DQ placement: all (every op ONNX Runtime quantizes), weighted (Conv/Gemm/MatMul inputs only, TensorRT's advice) or a list, e.g. Conv,MatMul."),
     backend: str = typer.Option("onnxruntime", "--backend", help="onnxruntime (x86, CI) or tensorrt (Jetson: builds an engine)."),
     eval_data: Optional[Path] = typer.Option(None, "--eval-data", help="Data for the accuracy gate (default: validation split of the prepared dataset)."),
-    max_drop: Optional[float] = typer.Option(None, "--max-drop", help="Fail if top-1 drops more than PTS points below the FP32 parent on the gate data (the gate prints the drop's standard error: to hold on other data, set it about 1.5 SE below your goal)."),
+    max_drop: Optional[float] = typer.Option(None, "--max-drop", help="Fail if top-1 drops more than PTS points below the FP32 parent (to hold on other data, set it ~1.5 SE below your goal)."),
     auto_fallback: bool = typer.Option(False, "--auto-fallback", help="INT8: keep the most error-sensitive activations in float (their Q/DQ pairs removed; weights stay int8) until --max-drop (default 0.5) passes."),
-    fallback_rank: str = typer.Option("output", "--fallback-rank", help="How --auto-fallback ranks activations: output (leave-one-out effect on the logits; one pass per Q/DQ pair over 128 calibration images, cached) or local (each activation's own Q/DQ error; fast, misses downstream amplification)."),
+    fallback_rank: str = typer.Option("output", "--fallback-rank", help="--auto-fallback ranking: output (leave-one-out effect on the logits, 128 calibration images, cached) or local (own Q/DQ error; fast, less accurate)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output path (one precision only; default beside the input)."),
     workspace_mb: int = typer.Option(1024, "--workspace-mb", help="TensorRT builder workspace limit (MB)."),
     dla_core: Optional[int] = typer.Option(None, "--dla-core", help="TensorRT: build for this DLA core (GPU fallback on)."),
@@ -387,14 +342,14 @@ def compile_cmd(
       eo-edge compile mobilevitv2.onnx --int8 --activations s8 --auto-fallback --max-drop 0.25
       eo-edge compile resnet8.onnx --int8 --backend tensorrt     (on a Jetson)
     """
-    from .compile_cmd import run_compile
+    from .compile_cmd import CompileOptions, run_compile
 
-    run_compile(model=model, fp16=fp16, int8=int8, calib=calib, calib_size=calib_size, method=method,
-                activations=activations, quantize_ops=quantize_ops, fallback_rank=fallback_rank, backend=backend,
-                eval_data=eval_data, max_drop=max_drop, auto_fallback=auto_fallback, output=output,
-                workspace_mb=workspace_mb, dla_core=dla_core, timing_cache=timing_cache, batch_profile=batch_profile,
-                home=home, json_out=json_out, quiet=quiet,
-                log=_log, console=out, resolve_data=resolve_data)
+    opts = CompileOptions(fp16=fp16, int8=int8, calib=calib, calib_size=calib_size, method=method,
+                          activations=activations, quantize_ops=quantize_ops, fallback_rank=fallback_rank,
+                          backend=backend, eval_data=eval_data, max_drop=max_drop, auto_fallback=auto_fallback,
+                          output=output, workspace_mb=workspace_mb, dla_core=dla_core, timing_cache=timing_cache,
+                          batch_profile=batch_profile, home=home)
+    run_compile(model, opts, json_out=json_out, quiet=quiet, log=_log)
 
 
 @app.command()
@@ -427,17 +382,16 @@ def bench(
       eo-edge bench --config benchmarks/default.json --corruptions gaussian_noise,motion_blur --severities 1-5
       eo-edge bench --backend tensorrt                (on a Jetson)
     """
-    from .bench import BenchOptions, bench_data, default_inputs, load_config, prepare_artifacts, run_bench
+    from .bench import BenchOptions, default_inputs, load_config, prepare_artifacts, run_bench
+    from .data.resolve import measurement_data
     from .fileio import write_json
     from .home import home_dir
 
-    precs = [p.strip() for p in precisions.split(",") if p.strip()]
-    bad = [p for p in precs if p not in ("fp32", "fp16", "int8")]
-    if bad:
-        raise EOEdgeError(f"unknown precision {bad[0]!r}; use fp32, fp16, int8")
-    if backend not in ("onnxruntime", "tensorrt"):
-        raise EOEdgeError(f"unknown backend {backend!r}; choose onnxruntime or tensorrt")
     from .backends import get_backend
+    from .formats import check_backend, check_precisions
+
+    precs = check_precisions([p.strip() for p in precisions.split(",") if p.strip()], "--precisions entry")
+    check_backend(backend)
 
     ok, why = get_backend(backend).available()
     if not ok:
@@ -471,7 +425,7 @@ def bench(
         sevs = parse_severities(severities)
     out_dir.mkdir(parents=True, exist_ok=True)
     arts = prepare_artifacts(paths, precs, home_dir(home) / "bench-cache", _log, backend=backend)
-    ds, info = bench_data(data, home, resolve_data, not quiet)
+    ds, info = measurement_data(data, home, not quiet, log=_log)
     _log(f"benchmarking {len(arts)} artifacts on {info['kind']} ({info['n_images']} images), backend {backend}")
     opts = BenchOptions(warmup=warmup, runs=runs, rounds=rounds, throughput_batch=batch, threads=threads,
                         backend=backend, corruptions=cors, severities=sevs, peak=peak, memory=memory)
@@ -534,8 +488,9 @@ def models_cmd():
     t = Table(title="eo-edge model registry")
     for c in ("name", "role", "input px", "mean", "std"):
         t.add_column(c)
-    for name, (_, cfg) in REGISTRY.items():
-        t.add_row(name, cfg.role, str(cfg.input_size), str(tuple(round(v, 3) for v in cfg.mean)),
+    for name, e in REGISTRY.items():
+        cfg = e.config
+        t.add_row(name, "/".join(e.roles), str(cfg.input_size), str(tuple(round(v, 3) for v in cfg.mean)),
                   str(tuple(round(v, 3) for v in cfg.std)))
     out.print(t)
 

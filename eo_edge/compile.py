@@ -38,19 +38,9 @@ from . import __version__
 from .errors import EOEdgeError
 from .export import read_metadata, set_metadata
 from .fileio import atomic_path, sha256_file
+from .formats import get_format
 
 METHODS = ("minmax", "entropy", "percentile")
-
-
-def artifact_name(onnx_path: Path, precision: str, method: str | None = None, activations: str = "s8") -> Path:
-    """Self-explaining name beside the input: ``resnet8.onnx`` -> ``resnet8.int8-minmax.onnx``
-    (symmetric int8 activations, TensorRT-ready) or ``resnet8.int8-minmax-u8.onnx`` (uint8
-    activations, the fast form for ONNX Runtime on x86 CPUs)."""
-    stem = onnx_path.name[:-5] if onnx_path.name.endswith(".onnx") else onnx_path.stem
-    for tag in (".fp32",):
-        stem = stem[: -len(tag)] if stem.endswith(tag) else stem
-    tag = precision if precision != "int8" else f"int8-{method or 'minmax'}" + ("-u8" if activations == "u8" else "")
-    return onnx_path.with_name(f"{stem}.{tag}.onnx")
 
 
 def _load_proto(path: Path):
@@ -156,9 +146,9 @@ def to_int8(onnx_path: Path, out: Path, calib_x: np.ndarray, *, method: str = "m
             (:func:`keep_activations_float`). Weights stay int8.
         activations: "s8" = symmetric int8 activations (zero point 0: what TensorRT's explicit
             quantization requires) or "u8" = asymmetric uint8 activations (ONNX Runtime's
-            recommended U8S8 form for x86 CPUs; p50 0.675 ms vs 2.171 ms for S8S8 at batch 1 for
-            ResNet8 on this project's 2-vCPU Xeon, benchmarks/x86-robustness-resnet8/report.md). Weights are int8 symmetric
-            per channel either way.
+            recommended U8S8 form for x86 CPUs; measured speeds are in benchmarks/x86-reference).
+            The forms are rows of :data:`eo_edge.formats.FORMATS`. Weights are int8 symmetric per
+            channel either way.
         op_types: which operators get Q/DQ on their inputs: "all" (ONNX Runtime's default: every op
             it can quantize, including Softmax, Sigmoid, InstanceNormalization, Mul, Add), "weighted"
             (Conv, ConvTranspose, Gemm, MatMul: TensorRT's Q/DQ placement recommendation, "quantize
@@ -181,8 +171,7 @@ def to_int8(onnx_path: Path, out: Path, calib_x: np.ndarray, *, method: str = "m
     proto, md = _load_proto(onnx_path)
     import tempfile
 
-    if activations not in ("s8", "u8"):
-        raise EOEdgeError(f"unknown activation type {activations!r}; choose s8 or u8")
+    get_format("int8", activations)  # raises on an unknown form
     extra = {"ActivationSymmetric": activations == "s8", "WeightSymmetric": True}
     ops = resolve_op_types(op_types)
     if ops is not None and not {n.op_type for n in proto.graph.node} & set(ops):
@@ -485,17 +474,54 @@ def gate(fn_new: Callable, parent_logits: np.ndarray, data, cfg, progress: bool 
         parent_logits: the FP32 parent's logits on ``data``, float32 (len(data), C), computed
             once by the caller (the auto-fallback loop gates many candidates against them).
     """
+    from .compare import compare_logits
     from .evaluate import predict_logits
-    from .metrics import classification_report
 
     remap = np.array([list(cfg.class_names).index(c) for c in data.class_names])
     y = remap[data.labels]
     a = predict_logits(fn_new, data, cfg.input_size, cfg.mean, cfg.std, progress=progress, desc="gate: artifact")
-    b = parent_logits
-    ta = classification_report(y, a.argmax(1), cfg.class_names)["top1"]
-    tb = classification_report(y, b.argmax(1), cfg.class_names)["top1"]
-    d = (b.argmax(1) == y).astype(np.float64) - (a.argmax(1) == y)  # per-image paired difference
-    se = float(100 * d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
-    return {"top1": ta, "parent_top1": tb, "drop": tb - ta, "drop_se": se,
-            "top1_agreement": float(100 * (a.argmax(1) == b.argmax(1)).mean()),
-            "max_abs_logit_diff": float(np.abs(a - b).max()), "n_images": int(len(y))}
+    c = compare_logits(parent_logits, a, y)
+    return {"top1": c["top1"], "parent_top1": c["reference_top1"], "drop": c["drop"], "drop_se": c["drop_se"],
+            "top1_agreement": c["top1_agreement"], "max_abs_logit_diff": c["max_abs_diff"],
+            "n_images": c["n_images"]}
+
+
+def fallback_search(n_candidates: int, limit: float, attempt: Callable[[int], float]) -> tuple[int, dict[int, float]]:
+    """Search the smallest count ``k`` of top-ranked activations kept in float whose gate passes.
+
+    Doubling (1, 2, 4, ...) finds a passing count, then bisection between the last failing and
+    the first passing count narrows it. The drop is not strictly monotonic in ``k``, so this is
+    a search, not a proof of minimality.
+
+    Args:
+        n_candidates: how many ranked activations may be kept in float (>= 1).
+        limit: the largest acceptable drop (points).
+        attempt: ``k -> drop`` in points; writes/gates the candidate with ``k`` in float.
+
+    Returns:
+        ``(k, drops)``: the chosen count (the smallest passing one found, else the count with the
+        smallest drop) and every tried ``{k: drop}``.
+
+    Raises:
+        ValueError: ``n_candidates < 1``.
+    """
+    if n_candidates < 1:
+        raise ValueError("fallback_search needs at least one candidate")
+    drops: dict[int, float] = {}
+
+    def tried(k: int) -> float:
+        if k not in drops:
+            drops[k] = attempt(k)
+        return drops[k]
+
+    lo, k = 0, 1
+    while k < n_candidates and tried(k) > limit:
+        lo, k = k, min(2 * k, n_candidates)
+    hi = k if tried(k) <= limit else None
+    while hi is not None and hi - lo > 1:
+        mid = (lo + hi) // 2
+        if tried(mid) <= limit:
+            hi = mid
+        else:
+            lo = mid
+    return (hi if hi is not None else min(drops, key=drops.get)), drops

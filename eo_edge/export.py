@@ -253,24 +253,25 @@ def parity_check(model, onnx_bytes: bytes, x: np.ndarray) -> dict[str, float]:
         x: float32 (N, 3, S, S).
 
     Returns:
-        ``{"max_abs_diff": float, "top1_agreement": percent, "n_images": N}``.
+        :func:`eo_edge.compare.compare_logits` of PyTorch (reference) vs ONNX Runtime:
+        ``max_abs_diff``, ``mean_abs_diff``, ``top1_agreement`` (percent), ``n_images``.
     """
     import onnxruntime as ort
     import torch
 
+    from .compare import compare_logits
+
     so = ort.SessionOptions()
     so.log_severity_level = 3
     sess = ort.InferenceSession(onnx_bytes, so, providers=["CPUExecutionProvider"])
-    diffs, agree = [], 0
+    refs, gots = [], []
     with torch.inference_mode():
         for s in range(0, len(x), 128):
             xb = x[s:s + 128]
-            ref = model(torch.from_numpy(xb)).numpy()
-            got = np.concatenate([sess.run(["logits"], {"input": xb[i:i + 1]})[0] for i in range(len(xb))]) \
-                if sess.get_inputs()[0].shape[0] == 1 else sess.run(["logits"], {"input": xb})[0]
-            diffs.append(float(np.abs(ref - got).max()))
-            agree += int((ref.argmax(1) == got.argmax(1)).sum())
-    return {"max_abs_diff": max(diffs), "top1_agreement": 100.0 * agree / len(x), "n_images": int(len(x))}
+            refs.append(model(torch.from_numpy(xb)).numpy())
+            gots.append(np.concatenate([sess.run(["logits"], {"input": xb[i:i + 1]})[0] for i in range(len(xb))])
+                        if sess.get_inputs()[0].shape[0] == 1 else sess.run(["logits"], {"input": xb})[0])
+    return compare_logits(np.concatenate(refs), np.concatenate(gots))
 
 
 def export(ckpt: Path, out: Path, *, img_size: int | None = None, opset: int = 17, dynamic_batch: bool = True,

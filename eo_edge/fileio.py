@@ -29,6 +29,24 @@ def check_out_dir(path: str | os.PathLike) -> Path:
     return p
 
 
+def check_not_input(out: str | os.PathLike, *inputs: str | os.PathLike, what: str = "output") -> Path:
+    """Refuse an output path that is one of the inputs (same path, a symlink to it, or a hard
+    link: compared with ``os.path.samefile``), before any work starts.
+
+    Raises:
+        EOEdgeError: ``what`` names an input file (it would be destroyed).
+    """
+    o = Path(out)
+    for i in inputs:
+        i = Path(i)
+        same = o.resolve() == i.resolve()
+        if not same and o.exists() and i.exists():
+            same = os.path.samefile(o, i)
+        if same:
+            raise EOEdgeError(f"{what} {o} is the input {i}: refusing to overwrite it; choose another path")
+    return o
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``.

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,11 +21,13 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .data.d4 import to_model_input
 from .data.prepare import PreparedData
-from .data.split import split_indices
+from .data.split import split_indices, train_rows
 from .errors import EOEdgeError
 from .fileio import atomic_path, write_json
-from .models.registry import ModelConfig, create_model
+from .hostinfo import host_description
+from .models.registry import create_model
 
 
 @dataclass
@@ -50,8 +51,38 @@ class TrainOptions:
     temperature: float = 5.0
 
 
+def check_options(opts: TrainOptions) -> None:
+    """Validate options before any work (no torch import needed for the checks themselves).
+
+    Raises:
+        EOEdgeError: one line naming the bad option.
+    """
+    import math
+
+    if opts.epochs < 1:
+        raise EOEdgeError(f"--epochs must be at least 1, got {opts.epochs}")
+    if opts.batch_size < 1:
+        raise EOEdgeError(f"--batch-size must be at least 1, got {opts.batch_size}")
+    if not (math.isfinite(opts.lr) and opts.lr > 0):
+        raise EOEdgeError(f"--lr must be a positive number, got {opts.lr}")
+    if not (math.isfinite(opts.weight_decay) and opts.weight_decay >= 0):
+        raise EOEdgeError(f"--weight-decay must be >= 0, got {opts.weight_decay}")
+    if not 8 <= opts.img_size <= 1024:
+        raise EOEdgeError(f"--img-size must be between 8 and 1024 pixels, got {opts.img_size}")
+    if opts.threads is not None and opts.threads < 1:
+        raise EOEdgeError(f"--threads must be at least 1, got {opts.threads}")
+    if opts.limit_train is not None and opts.limit_train < 1:
+        raise EOEdgeError(f"--limit-train must be at least 1, got {opts.limit_train}")
+    if not (opts.device in ("auto", "cpu", "cuda") or opts.device.startswith("cuda:") and opts.device[5:].isdigit()):
+        raise EOEdgeError(f"unknown --device {opts.device!r}; choose auto, cpu, cuda or cuda:N")
+
+
 def pick_device(name: str = "auto") -> str:
-    """``"cuda"`` if ``name == "auto"`` and a GPU is visible, else ``name`` (``"cpu"``)."""
+    """``"cuda"`` if ``name == "auto"`` and a GPU is visible, else ``name`` (``"cpu"``).
+
+    Raises:
+        EOEdgeError: CUDA asked for but not visible.
+    """
     import torch
 
     if name == "auto":
@@ -59,70 +90,6 @@ def pick_device(name: str = "auto") -> str:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise EOEdgeError("--device cuda asked for, but no CUDA GPU is visible")
     return name
-
-
-def d4_transform(x, tid):
-    """Apply dihedral-group element ``tid`` (0..7) to a square batch (N, C, S, S):
-    horizontal flip if ``tid & 1``, then ``tid >> 1`` counter-clockwise 90-degree rotations."""
-    import torch
-
-    if tid & 1:
-        x = x.flip(3)
-    k = tid >> 1
-    return torch.rot90(x, k, dims=(2, 3)) if k else x
-
-
-def augment_batch(x, gen):
-    """Random flips and 90-degree rotations of a square batch, per image: one of the 8
-    elements of the dihedral group D4 drawn uniformly for each image.
-
-    Because the augmentation is this finite group, a frozen teacher's logits on every
-    possible augmented view can be precomputed exactly (8 views per image), see
-    :mod:`eo_edge.distill_train`.
-
-    Args:
-        x: float tensor (N, C, S, S).
-        gen: CPU ``torch.Generator`` for reproducibility.
-
-    Returns:
-        ``(augmented tensor of the same shape, tids int64 (N,) in 0..7)``.
-    """
-    import torch
-
-    tids = torch.randint(0, 8, (x.shape[0],), generator=gen)
-    return apply_d4(x, tids), tids
-
-
-def apply_d4(x, tids):
-    """Apply D4 element ``tids[i]`` (int64 (N,), 0..7) to image i of a square batch (N, C, S, S)."""
-    out = x.clone()
-    for t in range(1, 8):
-        m = (tids == t).to(x.device)
-        if m.any():
-            out[m] = d4_transform(x[m], t)
-    return out
-
-
-def to_model_input(x_uint8_nhwc, cfg: ModelConfig, device: str, gen=None, tids=None):
-    """uint8 (N, H, W, 3) tensor -> normalised float32 (N, 3, S, S) on ``device``; augmented
-    randomly if ``gen`` is given, or with the given D4 elements ``tids`` (N,).
-
-    Same arithmetic as :func:`eo_edge.data.transforms.preprocess` (bilinear,
-    ``align_corners=False``), so train and eval inputs match.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    x = x_uint8_nhwc.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
-    if gen is not None:
-        x, _ = augment_batch(x, gen)
-    elif tids is not None:
-        x = apply_d4(x, tids)
-    if x.shape[-1] != cfg.input_size:
-        x = F.interpolate(x, size=(cfg.input_size, cfg.input_size), mode="bilinear", align_corners=False)
-    mean = torch.tensor(cfg.mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(cfg.std, device=device).view(1, 3, 1, 1)
-    return ((x - mean) / std).contiguous()
 
 
 def _lr_lambda(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
@@ -133,25 +100,6 @@ def _lr_lambda(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
         return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
     return f
-
-
-def host_description(device: str) -> str:
-    """One line naming the hardware a run used (CPU model and cores, or the GPU)."""
-    import os
-
-    import torch
-
-    if device.startswith("cuda"):
-        return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for ln in open("/proc/cpuinfo"):
-            if ln.startswith("model name"):
-                cpu = ln.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {torch.get_num_threads()} threads of {os.cpu_count()} logical CPUs"
 
 
 def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool = True, progress: bool = True,
@@ -167,7 +115,7 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
         resume: continue from ``out_dir/last.pt`` when present.
         teacher_logits: for distillation, an object with ``.get(idx, tids) -> list of float
             tensors (B, C)``, one per teacher, for dataset rows ``idx`` seen under D4
-            elements ``tids`` (see :class:`eo_edge.distill_train.TeacherLogitCache`).
+            elements ``tids`` (see :class:`eo_edge.teacher_cache.TeacherLogitCache`).
 
     Returns:
         The final metrics dict (``test`` classification report, ``best_val_top1``,
@@ -184,8 +132,7 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
     from .metrics import plot_confusion
     from .models.checkpoint import save_checkpoint
 
-    if opts.epochs < 1:
-        raise EOEdgeError("--epochs must be at least 1")
+    check_options(opts)
     device = pick_device(opts.device)
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
     if world > 1:
@@ -218,10 +165,7 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         net = DDP(model, device_ids=[torch.device(device).index] if device.startswith("cuda") else None)
-    tr_idx = split_indices(data, "train")
-    if opts.limit_train:
-        tr_idx = np.random.default_rng(opts.seed).permutation(tr_idx)[: opts.limit_train]
-        tr_idx.sort()
+    tr_idx = train_rows(data, opts.limit_train, opts.seed)
     va = data.subset(split_indices(data, "val"))
     te = data.subset(split_indices(data, "test"))
     x_train = torch.from_numpy(np.ascontiguousarray(data.images[tr_idx]))

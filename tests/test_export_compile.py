@@ -253,7 +253,13 @@ def test_auto_fallback_keeps_sensitive_activations_in_float(prepared, tmp_path):
     # a kept activation has no QuantizeLinear; nodes read it directly; weights are still int8
     readers = {i for n in q.graph.node for i in n.input}
     quantized = {n.input[0] for n in q.graph.node if n.op_type == "QuantizeLinear"}
-    assert not kept & quantized and kept <= readers
+    # the pair in front of the logits output is named "<output>_QuantizeLinear_Input"; kept in float,
+    # the graph output itself is the float tensor (no DequantizeLinear produces it)
+    outputs = {o.name for o in q.graph.output}
+    out_pairs = {f"{o}_QuantizeLinear_Input" for o in outputs}
+    assert not kept & quantized and kept <= readers | out_pairs
+    if kept & out_pairs:
+        assert not [n for n in q.graph.node if n.op_type == "DequantizeLinear" and set(n.output) & outputs]
     assert sum(t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 4 for t in q.graph.initializer) == 9
 
 

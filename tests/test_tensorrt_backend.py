@@ -443,7 +443,7 @@ def test_inspect_onnx_and_precision_checks(tmp_path):
     with pytest.raises(EOEdgeError, match="unknown precision 'bf16'"):
         check_precision("bf16", info)
     declared = _onnx(tmp_path / "declared.onnx", "fp32", meta=_meta("fp16"))  # metadata says fp16
-    with pytest.raises(EOEdgeError, match="was exported as fp16, not fp32; pass --precision fp16"):
+    with pytest.raises(EOEdgeError, match="was exported as fp16, not fp32; build the engine as fp16"):
         check_precision("fp32", inspect_onnx(declared), "declared.onnx")
     no_meta = _onnx(tmp_path / "plain.onnx", "int8", meta={})
     check_precision("int8", inspect_onnx(no_meta), "plain.onnx")  # the graph alone decides
@@ -504,7 +504,7 @@ def test_build_trt8_uses_builder_flags_and_dla(monkeypatch, tmp_path):
 def test_build_refusals(fake_env, tmp_path, monkeypatch):
     backend = TensorRTBackend()
     fp32 = _onnx(tmp_path / "m.onnx", "fp32")
-    with pytest.raises(EOEdgeError, match="m.onnx was exported as fp32, not int8; pass --precision fp32"):
+    with pytest.raises(EOEdgeError, match="m.onnx was exported as fp32, not int8; build the engine as fp32"):
         backend.build(fp32, tmp_path / "m.engine", precision="int8")
     with pytest.raises(EOEdgeError, match="1 <= min <= opt <= max"):
         backend.build(fp32, tmp_path / "m.engine", min_batch=4, opt_batch=2)

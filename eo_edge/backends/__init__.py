@@ -8,9 +8,8 @@ everything else.
 
 from __future__ import annotations
 
+from ..formats import BACKENDS
 from .base import Backend, Runner
-
-BACKENDS = ("onnxruntime", "tensorrt")
 
 
 def get_backend(name: str) -> Backend:
@@ -20,17 +19,16 @@ def get_backend(name: str) -> Backend:
         EOEdgeError: unknown backend name.
         BackendUnavailable: the backend's runtime is not installed here (one-line message).
     """
-    from ..errors import EOEdgeError
+    from ..formats import check_backend
 
+    check_backend(name)
     if name == "onnxruntime":
         from .onnxruntime import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend()
-    if name == "tensorrt":
-        from .tensorrt import TensorRTBackend
+    from .tensorrt import TensorRTBackend
 
-        return TensorRTBackend()
-    raise EOEdgeError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+    return TensorRTBackend()
 
 
 __all__ = ["BACKENDS", "Backend", "Runner", "get_backend"]

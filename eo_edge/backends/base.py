@@ -14,9 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from ..resource import Closeable
 
-class Runner(ABC):
+
+class Runner(Closeable, ABC):
     """An opened artifact ready for inference.
+
+    ``close()`` releases the session or engine (a context manager too).
 
     Attributes:
         backend: backend name, e.g. ``"onnxruntime"``.
@@ -47,15 +51,6 @@ class Runner(ABC):
         """Device-side timing of the last :meth:`infer` call in ms (``{"gpu_ms": ...}``), if
         the backend measures it (TensorRT: CUDA events); ``None`` otherwise."""
         return None
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release runtime resources."""
-
-    def __enter__(self) -> "Runner":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class Backend(ABC):

@@ -32,6 +32,7 @@ from typing import Any
 
 from ..errors import BackendUnavailable, EOEdgeError
 from ..fileio import check_out_dir, sha256_file, write_bytes, write_json
+from ..formats import PRECISIONS
 from .base import Backend
 from .trt_sidecar import (
     SIDECAR_FORMAT,
@@ -47,7 +48,6 @@ UNAVAILABLE = (
     "TensorRT backend unavailable: the 'tensorrt' Python package is not installed "
     "(it ships with JetPack; on x86 use --backend onnxruntime)"
 )
-PRECISIONS = ("fp32", "fp16", "int8")
 INPUT_NAME = "input"
 _log = logging.getLogger("eo_edge.tensorrt")
 
@@ -145,14 +145,14 @@ def check_precision(precision: str, info: dict[str, Any], onnx_name: str = "the 
     meta = decode_metadata(info.get("metadata", {}))
     declared = meta.get("precision")
     if isinstance(declared, str) and declared in PRECISIONS and declared != precision:
-        raise EOEdgeError(f"{onnx_name} was exported as {declared}, not {precision}; pass --precision {declared}")
+        raise EOEdgeError(f"{onnx_name} was exported as {declared}, not {precision}; build the engine as {declared}")
     qdq, fp16 = bool(info.get("has_qdq")), bool(info.get("has_fp16"))
     carried = "int8" if qdq else ("fp16" if fp16 else "fp32")
     if carried != precision:
         what = {"int8": "an explicitly quantized (QDQ) ONNX", "fp16": "an FP16 ONNX", "fp32": "an FP32 ONNX"}
         raise EOEdgeError(
             f"precision {precision} needs {what[precision]}, but {onnx_name} is {what[carried]}; "
-            f"export the model with --precision {precision}"
+            + (f"make one with `eo-edge compile --{precision}`" if precision != "fp32" else "use the FP32 file from `eo-edge export`")
         )
 
 

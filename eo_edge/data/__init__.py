@@ -1,8 +1,8 @@
 """EuroSAT data: decoding and caching, the committed split, preprocessing, download."""
 
-from .prepare import EUROSAT_CLASSES, PreparedData, load_image_folder, load_prepared, prepare
+from .prepare import EUROSAT_CLASSES, PreparedData, load_prepared, prepare
 from .split import calibration_indices, split_indices
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, preprocess
 
 __all__ = ["EUROSAT_CLASSES", "IMAGENET_MEAN", "IMAGENET_STD", "PreparedData", "calibration_indices",
-           "load_image_folder", "load_prepared", "prepare", "preprocess", "split_indices"]
+           "load_prepared", "prepare", "preprocess", "split_indices"]

@@ -102,6 +102,22 @@ def split_indices(data: PreparedData, split: str) -> np.ndarray:
     return idx
 
 
+def train_rows(data: PreparedData, limit: int | None = None, seed: int = 0) -> np.ndarray:
+    """The training rows a run uses: the train split, or (``--limit-train N``) a seeded random
+    choice of N of them, sorted. Training and the teacher-logit cache both call this, so the
+    cached rows are exactly the trained ones.
+
+    Raises:
+        EOEdgeError: ``limit`` < 1.
+    """
+    rows = split_indices(data, "train")
+    if limit is None:
+        return rows
+    if limit < 1:
+        raise EOEdgeError(f"--limit-train must be at least 1, got {limit}")
+    return np.sort(np.random.default_rng(seed).permutation(rows)[:limit])
+
+
 def calibration_indices(data: PreparedData, n: int = 512, seed: int = SEED) -> np.ndarray:
     """A stratified, seeded subset of ``n`` training images for INT8 calibration.
 

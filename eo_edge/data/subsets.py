@@ -19,9 +19,7 @@ import numpy as np
 from ..errors import EOEdgeError
 from .prepare import IMAGE_EXTS, decode_image, natural_key
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CALIBRATION_DIR = PROJECT_ROOT / "calibration"
-TEST_SUBSET_DIR = PROJECT_ROOT / "samples" / "eurosat-test-1000"
+from ..assets import CALIBRATION_DIR, TEST_SUBSET_DIR  # noqa: F401  (re-exported; located in one place)
 
 
 def copy_from_archive(archive: Path, names: list[str], dest: Path) -> int:
@@ -47,7 +45,7 @@ def load_flat_images(folder: Path, limit: int | None = None) -> tuple[np.ndarray
         EOEdgeError: folder missing or no readable image in it.
     """
     if not folder.is_dir():
-        raise EOEdgeError(f"calibration folder not found: {folder}")
+        raise EOEdgeError(f"image folder not found: {folder}")
     files = sorted((f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS),
                    key=lambda f: natural_key(str(f.relative_to(folder))))
     imgs, names, hashes, skipped = [], [], [], []
@@ -64,5 +62,5 @@ def load_flat_images(folder: Path, limit: int | None = None) -> tuple[np.ndarray
         names.append(str(f.relative_to(folder)))
         hashes.append(hashlib.sha256(b).hexdigest())
     if not imgs:
-        raise EOEdgeError(f"no readable image in calibration folder {folder}")
+        raise EOEdgeError(f"no readable image in {folder}")
     return np.stack(imgs), names, hashes, skipped

@@ -85,15 +85,45 @@ def _timm(name: str, **kw: Any) -> Callable[..., Any]:
     return build
 
 
-#: name -> (builder, default config)
-REGISTRY: dict[str, tuple[Callable[[ModelConfig], Any], ModelConfig]] = {
-    "resnet8": (_resnet(1), ModelConfig("resnet8", role="student")),
-    "resnet16": (_resnet(2), ModelConfig("resnet16", role="student")),
-    "efficientvit_m2": (_timm("efficientvit_m2"), ModelConfig("efficientvit_m2", role="teacher")),
-    "mobilevitv2_100": (_timm("mobilevitv2_100"), ModelConfig("mobilevitv2_100", role="teacher")),
-    "mobilevit_xxs": (_timm("mobilevit_xxs"), ModelConfig("mobilevit_xxs", role="baseline")),
-    "mobilevit_s": (_timm("mobilevit_s"), ModelConfig("mobilevit_s", role="baseline")),
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered model.
+
+    Attributes:
+        build: ``cfg -> torch.nn.Module`` (untrained).
+        config: the default :class:`ModelConfig`; its ``role`` is the model's first role.
+        roles: what the model is used as: ``student``, ``teacher`` (distillation) and/or
+            ``baseline`` (what ``eo-edge bench`` compares students against, as the paper does).
+        help: one line for ``eo-edge models`` and ``--help``.
+    """
+
+    build: Callable[[ModelConfig], Any]
+    config: ModelConfig
+    roles: tuple[str, ...]
+    help: str
+
+
+def _entry(name: str, build: Callable[[ModelConfig], Any], roles: tuple[str, ...], help: str) -> ModelEntry:
+    return ModelEntry(build, ModelConfig(name, role=roles[0]), roles, help)
+
+
+#: name -> :class:`ModelEntry`
+REGISTRY: dict[str, ModelEntry] = {
+    "resnet8": _entry("resnet8", _resnet(1), ("student",), "CIFAR-style ResNet8 (16/32/64 channels), the paper's student"),
+    "resnet16": _entry("resnet16", _resnet(2), ("student",), "CIFAR-style ResNet16, two blocks per stage"),
+    "efficientvit_m2": _entry("efficientvit_m2", _timm("efficientvit_m2"), ("teacher",),
+                              "EfficientViT-M2 (timm), the paper's first teacher"),
+    "mobilevitv2_100": _entry("mobilevitv2_100", _timm("mobilevitv2_100"), ("teacher", "baseline"),
+                              "MobileViTV2-1.0 (timm), the paper's second teacher and its comparison baseline"),
+    "mobilevit_xxs": _entry("mobilevit_xxs", _timm("mobilevit_xxs"), ("baseline",), "MobileViT-XXS (timm)"),
+    "mobilevit_s": _entry("mobilevit_s", _timm("mobilevit_s"), ("baseline",), "MobileViT-S (timm)"),
 }
+
+
+def is_baseline(arch: str) -> bool:
+    """True when ``arch`` is registered with the ``baseline`` role (bench compares students to it)."""
+    e = REGISTRY.get(arch)
+    return e is not None and "baseline" in e.roles
 
 #: Presets for bare state_dicts that carry no config.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -117,7 +147,7 @@ def default_config(arch: str, **overrides: Any) -> ModelConfig:
     """
     if arch not in REGISTRY:
         raise EOEdgeError(f"unknown model {arch!r}; known: {', '.join(REGISTRY)}")
-    cfg = REGISTRY[arch][1]
+    cfg = REGISTRY[arch].config
     overrides = {k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if v is not None}
     return cfg.with_(**overrides) if overrides else cfg
 
@@ -135,4 +165,4 @@ def create_model(arch_or_cfg: str | ModelConfig, **overrides: Any):
     cfg = arch_or_cfg if isinstance(arch_or_cfg, ModelConfig) else default_config(arch_or_cfg, **overrides)
     if cfg.arch not in REGISTRY:
         raise EOEdgeError(f"unknown model {cfg.arch!r}; known: {', '.join(REGISTRY)}")
-    return REGISTRY[cfg.arch][0](cfg), cfg
+    return REGISTRY[cfg.arch].build(cfg), cfg

@@ -24,6 +24,8 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..resource import Closeable
+
 
 @dataclass(frozen=True)
 class PowerResult:
@@ -119,7 +121,7 @@ def make_result(
     return PowerResult(source, mean, idle_mW, above, count, duration_s, scope, note)
 
 
-class PowerSampler(ABC):
+class PowerSampler(Closeable, ABC):
     """A power source that measures one timed window at a time.
 
     Lifecycle: optional :meth:`idle_baseline`, then :meth:`start`, then :meth:`stop`.
@@ -148,15 +150,6 @@ class PowerSampler(ABC):
     @abstractmethod
     def stop(self) -> PowerResult:
         """Close the timed window and return its :class:`PowerResult`."""
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release the source (subprocess, library handle); safe to call twice."""
-
-    def __enter__(self) -> "PowerSampler":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class EnergyCounterSampler(PowerSampler):
