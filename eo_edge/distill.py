@@ -64,7 +64,7 @@ import torch.nn.functional as F
 
 from .errors import EOEdgeError
 
-__all__ = ["DualTeacherKDLoss", "WEIGHTINGS", "dynamic_weights", "teacher_confidence", "teacher_weights"]
+__all__ = ["BRANCHES", "DualTeacherKDLoss", "WEIGHTINGS", "rule_branches", "dynamic_weights", "teacher_confidence", "teacher_weights"]
 
 #: Accepted values of ``DualTeacherKDLoss(weighting=...)``.
 WEIGHTINGS = ("batch", "sample", "static")
@@ -127,6 +127,27 @@ def _rule_weights(conf: torch.Tensor, low: float, high: float, floor: float) -> 
     w_mixed = torch.where(below_high, torch.full_like(conf, u), (1.0 - n_u * u) / n_c)
     w = torch.where(all_high, w_uncertain, w_mixed)
     return torch.where(all_low, torch.zeros_like(conf), w)
+
+
+#: Names of the rule's branches, in the module docstring's order (branch 3 split by K - n_u).
+BRANCHES = ("all_below_low", "all_below_high", "some_confident", "all_confident")
+
+
+def rule_branches(conf: torch.Tensor, low: float = 0.4, high: float = 0.6) -> torch.Tensor:
+    """Which branch of the rule each row of confidences takes.
+
+    Args:
+        conf: float (..., K) confidences.
+
+    Returns:
+        int64 (...) index into :data:`BRANCHES`: 0 every ``c < low``; 1 every ``c < high``;
+        2 some but not all ``c >= high``; 3 every ``c >= high``.
+    """
+    below_high = conf < high
+    b = torch.full(conf.shape[:-1], 2, dtype=torch.int64, device=conf.device)
+    b = torch.where((~below_high).all(dim=-1), torch.full_like(b, 3), b)
+    b = torch.where(below_high.all(dim=-1), torch.ones_like(b), b)
+    return torch.where((conf < low).all(dim=-1), torch.zeros_like(b), b)
 
 
 def teacher_weights(confidences: Sequence[float], low: float = 0.4, high: float = 0.6,
@@ -272,6 +293,7 @@ class DualTeacherKDLoss(nn.Module):
         self.last_ce: float = float("nan")
         self.last_kd: float = float("nan")
         self.last_sample_weights: torch.Tensor | None = None
+        self.last_branch_counts: tuple[int, ...] = (0,) * len(BRANCHES)
 
     def extra_repr(self) -> str:
         return (f"temperature={self.temperature}, weighting={self.weighting!r}, low={self.low}, "
@@ -328,6 +350,9 @@ class DualTeacherKDLoss(nn.Module):
             conf_i = probs.amax(dim=2).transpose(0, 1)                          # (N, K)
             conf_b = conf_i.mean(dim=0)                                         # (K,)
         self.last_confidences = tuple(float(c) for c in conf_b.tolist())
+        # how often each branch of the rule fired: per image in "sample" mode, once per batch otherwise
+        br = rule_branches(conf_i if self.weighting == "sample" else conf_b[None], self.low, self.high)
+        self.last_branch_counts = tuple(int(v) for v in torch.bincount(br.reshape(-1), minlength=len(BRANCHES)))
 
         # Per-image, per-teacher KL(p_k || q) summed over classes: (N, K). Gradient -> student only.
         kl_i = torch.stack([F.kl_div(log_q, probs[j], reduction="none").sum(dim=1) for j in range(k)], dim=1)

@@ -219,7 +219,7 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
                 if kd is not None:
                     t_logits = [t.to(device) for t in teacher_logits.get(tr_idx[bidx.numpy()], tids.numpy())]
                     loss = kd(logits, t_logits, y)
-                    conf_log.append((list(kd.last_confidences), list(kd.last_weights)))
+                    conf_log.append((list(kd.last_confidences), list(kd.last_weights), list(kd.last_branch_counts)))
                 else:
                     loss = F.cross_entropy(logits, y, label_smoothing=opts.label_smoothing)
                 optim.zero_grad(set_to_none=True)
@@ -240,15 +240,22 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
         rec = {"epoch": epoch + 1, "train_loss": run_loss / max(1, seen), "val_top1": val["top1"],
                "lr": sched.get_last_lr()[0], "elapsed_s": elapsed0 + time.perf_counter() - t0}
         if conf_log:
-            c = np.array([c for c, _ in conf_log], dtype=np.float64)
-            w = np.array([w for _, w in conf_log], dtype=np.float64)
+            from .distill import BRANCHES
+
+            c = np.array([c for c, _, _ in conf_log], dtype=np.float64)
+            w = np.array([w for _, w, _ in conf_log], dtype=np.float64)
+            b = np.array([b for _, _, b in conf_log], dtype=np.int64).sum(0)
             rec["teacher_confidence"] = c.mean(0).tolist()
             rec["teacher_weight"] = w.mean(0).tolist()
+            # fraction of batches ("batch"/"static": the rule's branch on batch means) or of images
+            # ("sample") in each branch of the paper's rule (eo_edge.distill.BRANCHES)
+            rec["rule_branch_fraction"] = {n: float(v) / max(1, int(b.sum())) for n, v in zip(BRANCHES, b)}
         history.append(rec)
         extra_log = ""
         if "teacher_confidence" in rec:
             extra_log = (f"  teacher conf {', '.join(f'{v:.3f}' for v in rec['teacher_confidence'])}"
-                         f"  weights {', '.join(f'{v:.3f}' for v in rec['teacher_weight'])}")
+                         f"  weights {', '.join(f'{v:.3f}' for v in rec['teacher_weight'])}  branches "
+                         + " ".join(f"{n} {v:.0%}" for n, v in rec["rule_branch_fraction"].items() if v))
         log(f"epoch {epoch + 1}/{opts.epochs}  loss {rec['train_loss']:.4f}  val top-1 {val['top1']:.2f} %{extra_log}")
         if val["top1"] > best:
             best, best_epoch = val["top1"], epoch + 1

@@ -334,3 +334,23 @@ def test_errors_are_one_line_eoedge_errors():
         with pytest.raises(EOEdgeError) as info:
             call()
         assert "\n" not in str(info.value) and str(info.value)
+
+
+def test_rule_branches_name_the_branch_dynamic_weights_takes():
+    """For two teachers, the logged branch is the branch of the paper's rule that set the weights."""
+    import torch
+
+    from eo_edge.distill import BRANCHES, dynamic_weights, rule_branches
+
+    g = torch.Generator().manual_seed(0)
+    conf = torch.rand(2000, 2, generator=g, dtype=torch.float64) * 0.9 + 0.1
+    conf[:8] = torch.tensor([[0.4, 0.4], [0.6, 0.6], [0.39, 0.39], [0.6, 0.59], [0.59, 0.6], [0.2, 0.5],
+                             [0.1, 0.1], [0.9, 0.3]], dtype=torch.float64)  # edges: strict < everywhere
+    br = rule_branches(conf)
+    for (c1, c2), b in zip(conf.tolist(), br.tolist()):
+        a, w = dynamic_weights(c1, c2)
+        expect = ("all_below_low" if (a, w) == (0.0, 0.0) and c1 < 0.4 and c2 < 0.4 else
+                  "all_confident" if c1 >= 0.6 and c2 >= 0.6 else
+                  "some_confident" if (a, w) in ((0.3, 0.7), (0.7, 0.3)) else "all_below_high")
+        assert BRANCHES[b] == expect, (c1, c2, a, w)
+    assert set(br.tolist()) == {0, 1, 2, 3}
