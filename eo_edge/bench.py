@@ -40,8 +40,8 @@ import numpy as np
 
 from . import __version__
 from .errors import EOEdgeError
+from .report.schema import SCHEMA, cap_samples
 
-SCHEMA = "eo-edge-bench/1"
 #: Models the paper compares its students against (MobileViTV2 is also a distillation teacher).
 BASELINE_MODELS = ("mobilevitv2_100", "mobilevit_xxs", "mobilevit_s")
 PAPER_CLAIMS = {"params_reduction_pct": 97.5, "flops_reduction_pct": 96.7, "power_reduction_pct": 86.2,
@@ -125,6 +125,14 @@ def percentiles(samples_ms: np.ndarray) -> dict[str, float]:
     return {"p50": float(np.percentile(s, 50)), "p90": float(np.percentile(s, 90)),
             "p99": float(np.percentile(s, 99)), "mean": float(s.mean()),
             "std": float(s.std(ddof=1)) if len(s) > 1 else 0.0, "n": int(len(s))}
+
+
+def latency_record(samples_ms: np.ndarray) -> dict[str, Any]:
+    """``latency_ms`` of one artifact at batch 1: :func:`percentiles` of all samples, and as
+    ``samples`` at most the schema's cap of them (:func:`eo_edge.report.schema.cap_samples`)."""
+    kept, stride = cap_samples(samples_ms)
+    return {"batch": 1, **percentiles(samples_ms), "samples": [round(float(v), 5) for v in kept],
+            "samples_stride": stride}
 
 
 def interleaved_latency(fns: list[Callable[[], Any]], warmup: int, runs: int, rounds: int,
@@ -476,7 +484,7 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
             rounds = interleaved_latency(fns, opts.warmup, opts.runs, opts.rounds, lambda n: prog.advance(t, n))
             for a, rr in zip(arts, rounds):
                 s = np.concatenate(rr)
-                a.result["latency_ms"] = {"batch": 1, **percentiles(s), "samples": [round(float(v), 5) for v in s]}
+                a.result["latency_ms"] = latency_record(s)
                 a.result["_rounds"] = rr
             # throughput (+ power)
             from .power import best_sampler

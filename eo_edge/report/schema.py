@@ -1,8 +1,9 @@
 """The bench run schema ``eo-edge-bench/1``: its one owner.
 
 The schema string, every enum and limit the checks use, the checks themselves
-(:func:`validate`, hand-written, no jsonschema dependency) and the reader (:func:`load_run`).
-Every key with its unit is documented in ``docs/bench-schema.md``.
+(:func:`validate`, hand-written, no jsonschema dependency), the reader (:func:`load_run`)
+and the writer's sample cap (:func:`cap_samples`). Every key with its unit is documented
+in ``docs/bench-schema.md``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import EOEdgeError
 from ..formats import PRECISIONS
@@ -174,11 +175,15 @@ def validate(run: Any) -> list[str]:
             if None not in pct and not pct[0] <= pct[1] <= pct[2]:
                 v.add(q, f"percentiles not ordered: p50 {pct[0]} <= p90 {pct[1]} <= p99 {pct[2]} fails")
             samples = v.key(lat, "samples", q, "list", required=False, none_ok=True)
+            stride = v.num(lat, "samples_stride", q, lo=1, integer=True, required=False)
             if samples is not None:
                 if len(samples) > MAX_SAMPLES:
                     v.add(f"{q}.samples", f"{len(samples)} samples; at most {MAX_SAMPLES}")
                 if n is not None and len(samples) > n:
                     v.add(f"{q}.samples", f"{len(samples)} samples but n = {n}")
+                if stride is not None and stride >= 1 and n is not None and len(samples) != -(-n // stride):
+                    v.add(f"{q}.samples", f"{len(samples)} samples, but samples_stride {stride} of n = {n} "
+                                          f"keeps {-(-n // stride)}")
                 bad = [s for s in samples if isinstance(s, bool) or not isinstance(s, (int, float))
                        or not math.isfinite(s) or s < 0]
                 if bad:
@@ -263,3 +268,15 @@ def load_run(path: str | Path) -> dict[str, Any]:
     check(run)
     return run
 
+
+def cap_samples(samples: Sequence[float], cap: int = MAX_SAMPLES) -> tuple[list, int]:
+    """The latency samples to store as ``latency_ms.samples``: at most ``cap`` of them.
+
+    Every ``stride``-th sample in time order, ``stride = ceil(len(samples) / cap)`` (1, all
+    of them, when they fit). Percentiles are computed from all samples, not from these.
+
+    Returns:
+        ``(kept samples, stride)``; the stride is stored as ``latency_ms.samples_stride``.
+    """
+    stride = max(1, -(-len(samples) // cap))
+    return list(samples[::stride]), stride
