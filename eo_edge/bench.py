@@ -41,8 +41,8 @@ import numpy as np
 from . import __version__
 from .errors import EOEdgeError
 from .hostinfo import cpu_name, host_record  # noqa: F401  (cpu_name re-exported for benchmarks/)
+from .report.schema import SCHEMA, cap_samples
 
-SCHEMA = "eo-edge-bench/1"
 PAPER_CLAIMS = {"params_reduction_pct": 97.5, "flops_reduction_pct": 96.7, "power_reduction_pct": 86.2,
                 "latency_reduction_pct": 63.5}
 
@@ -86,6 +86,14 @@ def percentiles(samples_ms: np.ndarray) -> dict[str, float]:
     return {"p50": float(np.percentile(s, 50)), "p90": float(np.percentile(s, 90)),
             "p99": float(np.percentile(s, 99)), "mean": float(s.mean()),
             "std": float(s.std(ddof=1)) if len(s) > 1 else 0.0, "n": int(len(s))}
+
+
+def latency_record(samples_ms: np.ndarray) -> dict[str, Any]:
+    """``latency_ms`` of one artifact at batch 1: :func:`percentiles` of all samples, and as
+    ``samples`` at most the schema's cap of them (:func:`eo_edge.report.schema.cap_samples`)."""
+    kept, stride = cap_samples(samples_ms)
+    return {"batch": 1, **percentiles(samples_ms), "samples": [round(float(v), 5) for v in kept],
+            "samples_stride": stride}
 
 
 def interleaved_latency(fns: list[Callable[[], Any]], warmup: int, runs: int, rounds: int,
@@ -438,7 +446,7 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
             rounds = interleaved_latency(fns, opts.warmup, opts.runs, opts.rounds, lambda n: prog.advance(t, n))
             for a, rr in zip(arts, rounds):
                 s = np.concatenate(rr)
-                a.result["latency_ms"] = {"batch": 1, **percentiles(s), "samples": [round(float(v), 5) for v in s]}
+                a.result["latency_ms"] = latency_record(s)
                 a.result["_rounds"] = rr
                 dev = device_ms[a.name][-len(s):]  # the timed calls (warm-up left out)
                 if dev:

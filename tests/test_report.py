@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,6 +113,9 @@ def test_valid_run_and_json_round_trip(run):
     (lambda r: r["artifacts"][0]["latency_ms"].__setitem__("p90", 99.0), "percentiles not ordered"),
     (lambda r: r["artifacts"][0]["latency_ms"]["samples"].append(-1.0), "latency_ms.samples"),
     (lambda r: r["artifacts"][0]["latency_ms"]["samples"].extend([1.0] * 10), "at most 2000"),
+    (lambda r: r["artifacts"][0]["latency_ms"].__setitem__("samples_stride", 2),
+     "2000 samples, but samples_stride 2 of n = 2000 keeps 1000"),
+    (lambda r: r["artifacts"][0]["latency_ms"].__setitem__("samples_stride", 0), "samples_stride: below 1"),
     (lambda r: r["artifacts"][1].__setitem__("precision", "int4"), "artifacts[1].precision"),
     (lambda r: r["artifacts"][1].__setitem__("flops", 1), "must be 2 x macs"),
     (lambda r: r["artifacts"][1]["accuracy"].pop("top1"), "artifacts[1].accuracy.top1: missing"),
@@ -261,3 +266,56 @@ def test_compare_markdown(run):
         compare_markdown([run, jet], ["x86"])
     with pytest.raises(EOEdgeError, match="at least two"):
         compare_markdown([run], ["x86"])
+
+
+REFERENCE_RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "x86-reference" / "bench.json"
+
+
+def test_bench_writer_caps_samples_and_still_validates():
+    """What bench writes for more timed runs than the schema stores (``--runs 2010``) validates:
+    percentiles from all samples, every ``samples_stride``-th of them kept in time order."""
+    from eo_edge.bench import latency_record, percentiles
+    from eo_edge.report.schema import MAX_SAMPLES
+
+    ref = load_run(REFERENCE_RUN)  # a real x86 run, 1,000 samples per artifact
+    rng = np.random.default_rng(0)
+    for n, stride in ((1000, 1), (MAX_SAMPLES, 1), (MAX_SAMPLES + 10, 2), (2 * MAX_SAMPLES + 1, 3)):
+        s = rng.lognormal(0.0, 0.3, n)
+        lat = latency_record(s)
+        assert lat["n"] == n and lat["samples_stride"] == stride
+        assert lat["samples"] == [round(float(v), 5) for v in s[::stride]] and len(lat["samples"]) <= MAX_SAMPLES
+        assert {k: lat[k] for k in ("p50", "p90", "p99", "mean", "std")} == \
+            {k: v for k, v in percentiles(s).items() if k != "n"}  # of all n samples, not of the kept ones
+        run = copy.deepcopy(ref)
+        for a in run["artifacts"]:
+            a["latency_ms"] = lat
+        assert validate(run) == [] and validate(json.loads(json.dumps(run))) == []
+    # what bench wrote before the cap: every sample
+    run["artifacts"][0]["latency_ms"] = {"batch": 1, **percentiles(s), "samples": [float(v) for v in s]}
+    assert any(f"{2 * MAX_SAMPLES + 1} samples; at most {MAX_SAMPLES}" in p for p in validate(run))
+
+
+def test_schema_defined_once():
+    """eo_edge.report.schema alone assigns the schema string and the samples cap; bench imports them."""
+    import eo_edge
+    import eo_edge.bench
+    import eo_edge.formats
+    from eo_edge.report import schema
+
+    assert eo_edge.bench.SCHEMA is schema.SCHEMA == SCHEMA
+    assert schema.PRECISIONS is eo_edge.formats.PRECISIONS
+    pkg = Path(eo_edge.__file__).resolve().parent
+    owners: dict[str, list[str]] = {"schema string": [], "MAX_SAMPLES": []}
+    for f in sorted(pkg.rglob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if not isinstance(node, (ast.Assign, ast.AnnAssign)):
+                continue
+            where = f.relative_to(pkg).as_posix()
+            value = node.value
+            if isinstance(value, ast.Constant) and isinstance(value.value, str) and \
+                    value.value.startswith("eo-edge-bench/"):
+                owners["schema string"].append(where)
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(tg, ast.Name) and tg.id == "MAX_SAMPLES" for tg in targets):
+                owners["MAX_SAMPLES"].append(where)
+    assert owners == {"schema string": ["report/schema.py"], "MAX_SAMPLES": ["report/schema.py"]}
