@@ -19,6 +19,7 @@ from rich.console import Console
 
 from . import __version__
 from .errors import EOEdgeError
+from .formats import PRECISIONS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="rich",
                   help="eo-edge: EO image classifiers from training to a satellite's payload computer.")
@@ -356,7 +357,7 @@ def compile_cmd(
 def bench(
     inputs: Optional[List[Path]] = typer.Argument(None, help="Checkpoints, ONNX files or compiled artifacts (default: the shipped models/)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Bench config JSON (models x precisions x backends x batch sizes), e.g. benchmarks/default.json."),
-    precisions: str = typer.Option("fp32,fp16,int8", "--precisions", help="Precisions to compile FP32 inputs to (comma-separated)."),
+    precisions: str = typer.Option(",".join(PRECISIONS), "--precisions", help="Precisions to compile FP32 inputs to (comma-separated)."),
     backend: str = typer.Option("onnxruntime", "--backend", help="onnxruntime (x86, CI) or tensorrt (Jetson)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset (default: prepared EuroSAT test split, else the shipped 1,000-image test subset)."),
     runs: int = typer.Option(200, "--runs", help="Timed batch-1 runs per artifact (at least 200 for the reference protocol)."),

@@ -156,3 +156,13 @@ def test_failed_gate_leaves_the_previous_artifact(prepared, tmp_path):
     p = run_cli("compile", str(m), "--int8", "--activations", "s8", "--max-drop", "0", "-q")
     assert_one_line_error(p, "accuracy gate failed", "left as it was")
     assert {p.name: _sha(p) for p in tmp_path.iterdir()} == before  # nothing changed, no temporary left
+
+
+def test_readme_layout_names_every_module():
+    """README's layout section matches the tree: every module of the package is named there."""
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):readme.index("## Credits")]
+    missing = [str(p.relative_to(PKG)) for p in PKG.rglob("*.py")
+               if p.name != "__init__.py" and p.name not in layout]
+    assert missing == []
+    assert "distill_train" not in readme
