@@ -44,13 +44,38 @@ def command(student: str, method: str, seed: int, a: argparse.Namespace, json_pa
             "--temperature", str(a.temperature), *common, *run_dir]
 
 
+KEYS = ("top1", "macro_precision", "macro_recall", "macro_f1")
+
+
 def summarize(records: list[dict]) -> dict:
-    """Mean and sample standard deviation (None for one seed) of test top-1 and macro P/R, in percent."""
+    """Mean and sample standard deviation (None for one seed) of test top-1 and macro P/R/F1, in percent."""
     out: dict = {"n_seeds": len(records), "seeds": [r["seed"] for r in records]}
-    for key, src in (("top1", "top1"), ("macro_precision", "macro_precision"), ("macro_recall", "macro_recall")):
-        v = [r["test"][src] for r in records]
+    for key in KEYS:
+        v = [r["test"][key] for r in records]
         out[key] = {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else None, "values": v}
     return out
+
+
+def paired_vs_ce(records: list[dict], ce: list[dict]) -> dict | None:
+    """Test top-1 of a KD row minus the cross-entropy row, paired by seed: mean and its standard
+    error over seeds (std / sqrt(n); None for one seed), in points."""
+    by_seed = {r["seed"]: r["test"]["top1"] for r in ce}
+    d = [r["test"]["top1"] - by_seed[r["seed"]] for r in records if r["seed"] in by_seed]
+    if not d:
+        return None
+    return {"mean": statistics.fmean(d), "se": statistics.stdev(d) / len(d) ** 0.5 if len(d) > 1 else None,
+            "n_pairs": len(d), "values": d}
+
+
+def branch_fractions(run_dir: Path) -> dict | None:
+    """How often each branch of the paper's rule fired, averaged over a run's epochs (history.json)."""
+    h = run_dir / "history.json"
+    if not h.is_file():
+        return None
+    eps = [e["rule_branch_fraction"] for e in json.loads(h.read_text()) if "rule_branch_fraction" in e]
+    if not eps:
+        return None
+    return {k: statistics.fmean(e[k] for e in eps) for k in eps[0]}
 
 
 def render(table: dict) -> str:
@@ -58,17 +83,23 @@ def render(table: dict) -> str:
     s = table["schedule"]
     lines = [f"# Distillation ablation ({s['epochs']} epochs, batch {s['batch_size']}, AdamW lr {s['lr']}, "
              f"64 px, T = {s['temperature']}; test split, 4,050 images)", "",
-             "| student | loss | seeds | top-1 % | macro precision % | macro recall % |",
-             "| --- | --- | ---: | ---: | ---: | ---: |"]
+             "| student | loss | seeds | top-1 % | macro precision % | macro recall % | macro F1 % "
+             "| top-1 vs CE, pts (± SE) | rule branches (mean over epochs) |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
 
     def fmt(d: dict) -> str:
         return f"{d['mean']:.2f}" + (f" ± {d['std']:.2f}" if d["std"] is not None else "")
 
     for row in table["rows"]:
         r = row["summary"]
+        pv = row.get("vs_ce")
+        vs = "" if pv is None else f"{pv['mean']:+.2f}" + (f" ± {pv['se']:.2f}" if pv["se"] is not None else "")
+        br = row.get("branches")
+        brs = "" if not br else ", ".join(f"{k} {v:.0%}" for k, v in br.items() if v)
         lines.append(f"| {row['student']} | {LABELS[row['method']]} | {r['n_seeds']} | {fmt(r['top1'])} | "
-                     f"{fmt(r['macro_precision'])} | {fmt(r['macro_recall'])} |")
-    lines += ["", "± is the sample standard deviation over seeds. Commands (one per cell):", "", "```"]
+                     f"{fmt(r['macro_precision'])} | {fmt(r['macro_recall'])} | {fmt(r['macro_f1'])} | {vs} | {brs} |")
+    lines += ["", "± is the sample standard deviation over seeds; 'vs CE' is the seed-paired difference of test "
+              "top-1 with its standard error over seeds. Commands (one per cell):", "", "```"]
     lines += [c for row in table["rows"] for c in row["commands"]]
     lines += ["```", ""]
     return "\n".join(lines)
@@ -113,7 +144,17 @@ def main() -> None:
                 if jp.is_file():
                     recs.append(json.loads(jp.read_text()))
             if recs:
-                rows.append({"student": student, "method": method, "summary": summarize(recs), "commands": cmds})
+                row = {"student": student, "method": method, "summary": summarize(recs), "commands": cmds,
+                       "records": recs}
+                if method != "ce":
+                    bf = [b for s in seeds if (b := branch_fractions(runs / f"{student}-{method}-s{s}"))]
+                    row["branches"] = {k: statistics.fmean(b[k] for b in bf) for k in bf[0]} if bf else None
+                rows.append(row)
+    for row in rows:  # paired against the same student's cross-entropy row
+        ce = [r for r in rows if r["student"] == row["student"] and r["method"] == "ce"]
+        row["vs_ce"] = paired_vs_ce(row["records"], ce[0]["records"]) if ce and row["method"] != "ce" else None
+    for row in rows:
+        row.pop("records")
     table = {"schema": "eo-edge-ablation/1", "rows": rows,
              "schedule": {"epochs": a.epochs, "batch_size": a.batch_size, "lr": a.lr, "temperature": a.temperature,
                           "img_size": 64, "teachers": [str(t) for t in a.teacher]}}

@@ -28,3 +28,27 @@ def test_ablation_collects_real_training_records(tmp_path):
     md = (tmp_path / "ab" / "ablation.md").read_text()
     assert "| resnet8 | cross-entropy only | 2 | 96.02 ± 0.71 |" in md
     assert "eo-edge train --arch resnet8" in md and "--seed 1" in md
+
+
+def test_ablation_pairs_kd_rows_with_cross_entropy_by_seed(tmp_path):
+    runs = tmp_path / "ab" / "runs"
+    runs.mkdir(parents=True)
+    rec = json.loads((ROOT / "benchmarks" / "train_resnet8_eurosat64.json").read_text())
+    t = rec["test"]["top1"]
+    for seed, ce, kd in ((0, t, t + 0.5), (1, t - 1.0, t - 0.2)):
+        (runs / f"resnet8-ce-s{seed}.json").write_text(json.dumps({**rec, "seed": seed, "test": {**rec["test"], "top1": ce}}))
+        (runs / f"resnet8-batch-s{seed}.json").write_text(json.dumps({**rec, "seed": seed, "test": {**rec["test"], "top1": kd}}))
+        hist = runs / f"resnet8-batch-s{seed}"
+        hist.mkdir()
+        (hist / "history.json").write_text(json.dumps([{"rule_branch_fraction": {"all_below_low": 0.0, "all_below_high": 1.0,
+                                                                                   "some_confident": 0.0, "all_confident": 0.0}}]))
+    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ablation.py"), "--collect-only", "--students", "resnet8",
+                        "--methods", "ce,batch", "--seeds", "0,1", "--out", str(tmp_path / "ab")],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    rows = json.loads((tmp_path / "ab" / "ablation.json").read_text())["rows"]
+    kd = [r for r in rows if r["method"] == "batch"][0]
+    assert kd["vs_ce"]["values"] == [0.5, 0.8] or all(abs(a - b) < 1e-9 for a, b in zip(kd["vs_ce"]["values"], [0.5, 0.8]))
+    assert abs(kd["vs_ce"]["mean"] - 0.65) < 1e-9 and abs(kd["vs_ce"]["se"] - 0.15) < 1e-9  # std 0.2121 / sqrt 2
+    assert kd["branches"]["all_below_high"] == 1.0
+    assert "+0.65 ± 0.15" in (tmp_path / "ab" / "ablation.md").read_text()
