@@ -53,6 +53,7 @@ def data_prepare(
     source: Path = typer.Option(..., "--source", help="EuroSAT.zip (official layout 2750/<Class>/*.jpg) or a folder of class sub-folders."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Cache folder (default HOME/datasets/eurosat)."),
     sha256: Optional[str] = typer.Option(None, "--sha256", help="Expected sha256 of the archive (default: the known EuroSAT one)."),
+    replace: bool = typer.Option(False, "--replace", help="Replace a cache prepared from another source."),
     home: Optional[Path] = HomeOpt,
     json_out: Optional[Path] = JsonOpt,
     quiet: bool = QuietOpt,
@@ -70,7 +71,7 @@ def data_prepare(
     from .home import home_dir
 
     dest = out_dir or home_dir(home) / "datasets" / ("eurosat" if source.name == "EuroSAT.zip" or source.is_dir() else source.stem)
-    m = prepare(source, dest, sha256=sha256, progress=not quiet)
+    m = prepare(source, dest, sha256=sha256, progress=not quiet, replace=replace)
     d = load_prepared(dest)
     sizes = {s: int(len(split_indices(d, s))) for s in ("train", "val", "test")}
     for w in m["warnings"]:

@@ -25,7 +25,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import EOEdgeError
-from ..fileio import atomic_path, sha256_file, write_json
+from ..fileio import sha256_file, write_json
 
 IMAGE_SIZE = 64
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
@@ -180,13 +180,15 @@ def _iter_folder(path: Path, issues: list[str]) -> Iterator[tuple[str, str, byte
 
 
 def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: str | None = None,
-            progress: bool = True) -> dict:
+            progress: bool = True, replace: bool = False) -> dict:
     """Decode a EuroSAT-style dataset and cache it as uint8 arrays.
 
     Args:
         source: ``EuroSAT.zip`` (official layout) or a folder of class sub-folders.
-        cache_dir: where ``images.npy``, ``labels.npy`` and ``manifest.json`` are written
-            (atomically: an earlier cache is replaced only when the new one is complete).
+        cache_dir: where ``images.npy``, ``labels.npy`` and ``manifest.json`` are written. The
+            three files are written into a temporary folder beside it that is renamed onto
+            ``cache_dir`` only when complete, so a dataset appears whole or not at all.
+        replace: allow replacing a cache that was prepared from another source (otherwise refused).
         sha256: expected sha256 of an archive; defaults to the known one for
             ``EuroSAT.zip`` (or the ``<archive>.sha256`` file beside it).
         progress: show a rich progress bar.
@@ -196,11 +198,22 @@ def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: 
         ``"name: reason"``), ``converted`` (list), ``warnings``, ``source``, ``source_sha256``.
 
     Raises:
-        EOEdgeError: missing source, checksum mismatch, no readable image at all.
+        EOEdgeError: missing source, checksum mismatch, no readable image at all, or
+            ``cache_dir`` holds a dataset prepared from another source (and not ``replace``).
     """
     src = Path(source)
     if not src.exists():
         raise EOEdgeError(f"data source not found: {src}")
+    out = Path(cache_dir)
+    old_mf = out / "manifest.json"
+    if old_mf.is_file() and not replace:
+        try:
+            old_src = json.loads(old_mf.read_text()).get("source")
+        except (OSError, ValueError):
+            old_src = None
+        if old_src != str(src.resolve()):
+            raise EOEdgeError(f"{out} holds a dataset prepared from {old_src}; refusing to replace it with {src} "
+                              "(choose another --out, or pass --replace)")
     issues: list[str] = []
     src_sha = None
     if src.is_file():
@@ -242,8 +255,6 @@ def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: 
     lab_arr = np.array([cidx[classes[i]] for i in order], dtype=np.int64)
     names = [names[i] for i in order]
 
-    out = Path(cache_dir)
-    out.mkdir(parents=True, exist_ok=True)
     manifest = {
         "format": "eo-edge-data/1",
         "source": str(src.resolve()),
@@ -257,14 +268,43 @@ def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: 
         "warnings": issues,
         "names": names,
     }
-    with atomic_path(out / "images.npy", suffix=".npy") as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, img_arr)
-    with atomic_path(out / "labels.npy", suffix=".npy") as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, lab_arr)
-    write_json(out / "manifest.json", manifest)  # written last: marks the cache complete
+    _write_cache(out, img_arr, lab_arr, manifest)
     return manifest
+
+
+def _write_cache(out: Path, images: np.ndarray, labels: np.ndarray, manifest: dict) -> None:
+    """Write the three cache files into a temporary sibling folder, then swap it in (the old
+    cache, if any, is removed only after the new one is in place).
+
+    Raises:
+        EOEdgeError: the parent folder is missing, or the disk is full.
+    """
+    import errno
+    import shutil
+    import tempfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    old = None
+    try:
+        np.save(tmp / "images.npy", images)
+        np.save(tmp / "labels.npy", labels)
+        write_json(tmp / "manifest.json", manifest)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+        os.replace(tmp, out)
+    except OSError as e:
+        if old is not None and not out.exists():
+            os.replace(old, out)  # put the previous cache back
+            old = None
+        if e.errno == errno.ENOSPC:
+            raise EOEdgeError(f"disk full while writing {out}; the previous dataset (if any) is unchanged") from None
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _sha_beside(p: Path) -> str | None:

@@ -55,9 +55,13 @@ def resolve_data(data: Path | None, home: Path | None, progress: bool = True,
         return load_prepared(data)
     key = hashlib.sha1(str(data.resolve()).encode()).hexdigest()[:10]
     cache = h / "datasets" / ("eurosat" if data.name == "EuroSAT.zip" else f"{data.stem}-{key}")
-    if (cache / "manifest.json").is_file():
-        if json.loads((cache / "manifest.json").read_text()).get("source") == str(data.resolve()):
-            return load_prepared(cache)
+    for c in (cache, h / "datasets" / f"{data.stem}-{key}"):  # the default name, else one keyed by the path
+        if not (c / "manifest.json").is_file():
+            cache = c
+            break
+        if json.loads((c / "manifest.json").read_text()).get("source") == str(data.resolve()):
+            return load_prepared(c)
+        cache = c
     log(f"preparing {data} -> {cache}")
     prepare(data, cache, progress=progress)
     return load_prepared(cache)
