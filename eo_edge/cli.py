@@ -29,7 +29,18 @@ out = Console(width=None if sys.stdout.isatty() else 200)  # files/pipes get the
 err = Console(stderr=True)
 
 HomeOpt = typer.Option(None, "--home", help="eo-edge home/cache folder (default $EO_EDGE_HOME or ~/.cache/eo-edge).")
-JsonOpt = typer.Option(None, "--json", help="Write the results as JSON to this file.")
+def _json_path(p: Optional[Path]) -> Optional[Path]:
+    """--json is checked when the command line is parsed, before any work: its folder must exist."""
+    if p is not None:
+        from .fileio import check_out_dir
+
+        if p.is_dir():
+            raise EOEdgeError(f"--json {p} is a folder; give a file path")
+        check_out_dir(p)
+    return p
+
+
+JsonOpt = typer.Option(None, "--json", callback=_json_path, help="Write the results as JSON to this file.")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 
 
@@ -244,11 +255,15 @@ def eval_cmd(
       eo-edge eval resnet8.int8.onnx --split val --json r.json
     """
     from .data.split import split_indices
-    from .fileio import write_json
+    from .fileio import check_not_input, write_json
     from .loading import open_model
 
     if not model_path.exists():
         raise EOEdgeError(f"model not found: {model_path}")
+    if batch_size < 1:
+        raise EOEdgeError(f"--batch-size must be at least 1, got {batch_size}")
+    if json_out is not None:
+        check_not_input(json_out, model_path, what="--json")
     fn, cfg, info = open_model(model_path, arch=arch, preset=preset, img_size=img_size, backend=backend)
     ds = _data(data, home, quiet)
     sub = ds.subset(split_indices(ds, split))
@@ -289,11 +304,14 @@ def export(
     import numpy as np
 
     from .export import export as do_export
-    from .fileio import check_out_dir, write_json
+    from .fileio import check_not_input, check_out_dir, write_json
 
     if not ckpt.is_file():
         raise EOEdgeError(f"checkpoint not found: {ckpt}")
     output = check_out_dir(output or Path.cwd() / f"{ckpt.stem}.onnx")
+    check_not_input(output, ckpt, what="-o")
+    if json_out is not None:
+        check_not_input(json_out, ckpt, output, what="--json")
     from .data.resolve import measurement_data
 
     pd, pinfo = measurement_data(data, home, not quiet, n=parity_images, log=_log)
