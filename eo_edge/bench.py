@@ -286,7 +286,7 @@ def load_config(path: Path) -> dict:
     cfg["models"] = [str((path.parent / m).resolve()) if not Path(m).is_absolute() else m for m in cfg.get("models", [])]
     if "precisions" in cfg:  # validated here, before any artifact is built (an 'int4' entry used to build INT8)
         cfg["precisions"] = check_precisions(cfg["precisions"] if isinstance(cfg["precisions"], list) else [cfg["precisions"]],
-                                             f"precision in bench config {path.name}:")
+                                             f" in bench config {path.name}")
     for b in cfg.get("backends") or []:
         check_backend(b)
     return cfg

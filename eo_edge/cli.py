@@ -410,7 +410,7 @@ def bench(
     from .backends import get_backend
     from .formats import check_backend, check_precisions
 
-    precs = check_precisions([p.strip() for p in precisions.split(",") if p.strip()], "--precisions entry")
+    precs = check_precisions([p.strip() for p in precisions.split(",") if p.strip()], " in --precisions")
     check_backend(backend)
 
     ok, why = get_backend(backend).available()

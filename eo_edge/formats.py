@@ -114,8 +114,9 @@ def format_of_metadata(md: dict[str, Any]) -> Format:
     return get_format(prec, md.get("int8_activations"))
 
 
-def check_precisions(precisions: Iterable[Any], where: str = "precision") -> list[str]:
-    """Validate a list of precision names (from ``--precisions`` or a bench config).
+def check_precisions(precisions: Iterable[Any], where: str = "") -> list[str]:
+    """Validate a list of precision names (from ``--precisions`` or a bench config); ``where``
+    ends the error message (e.g. ``" in --precisions"``).
 
     Returns:
         the list, as strings.
@@ -126,9 +127,9 @@ def check_precisions(precisions: Iterable[Any], where: str = "precision") -> lis
     out = list(precisions)
     for p in out:
         if p not in PRECISIONS:
-            raise EOEdgeError(f"unknown {where} {p!r}; choose from {', '.join(PRECISIONS)}")
+            raise EOEdgeError(f"unknown precision {p!r}{where}; choose from {', '.join(PRECISIONS)}")
     if not out:
-        raise EOEdgeError(f"no {where} given; choose from {', '.join(PRECISIONS)}")
+        raise EOEdgeError(f"no precision given{where}; choose from {', '.join(PRECISIONS)}")
     return [str(p) for p in out]
 
 

@@ -41,7 +41,7 @@ def test_bench_config_with_unknown_precision_fails_before_any_work(tmp_path):
     cfg.write_text(json.dumps({"models": [str(ROOT / "models" / "resnet8_eurosat64.onnx")], "precisions": ["fp32", "int4"]}))
     home = tmp_path / "home"
     p = run_cli("bench", "--config", str(cfg), "--out", str(tmp_path / "out"), "--home", str(home), "-q")
-    assert_one_line_error(p, "unknown precision in bench config cfg.json: 'int4'")
+    assert_one_line_error(p, "unknown precision 'int4' in bench config cfg.json")
     assert not list(home.rglob("*.onnx")) and not (tmp_path / "out" / "bench.json").exists()
 
 
