@@ -142,6 +142,7 @@ def test_compile_refuses_meaningless_max_drop(tmp_path, bad):
     assert_one_line_error(p, "--max-drop must be a finite number")
 
 
+@pytest.mark.slow
 def test_failed_gate_leaves_the_previous_artifact(prepared, tmp_path):
     """A failed gate used to replace the good file with the rejected artifact and its sidecar."""
     import shutil
