@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 EUROSAT_ZIP = SHARED / "data" / "EuroSAT.zip"
 SENTRY = SHARED / "weights" / "sentry"
+SHIPPED_RESNET8 = ROOT / "models" / "resnet8_eurosat64.pt"
 
 needs_eurosat = pytest.mark.skipif(not EUROSAT_ZIP.is_file(), reason=f"real EuroSAT archive not found at {EUROSAT_ZIP}")
 needs_sentry = pytest.mark.skipif(not (SENTRY / "resnet8_dual.pth").is_file(), reason="authors' checkpoints not found")
@@ -38,8 +39,21 @@ def prepared(home):
 
 
 @pytest.fixture(scope="session")
+def trained_ckpt(tmp_path_factory) -> Path:
+    """A copy of the shipped ResNet8 (``models/resnet8_eurosat64.pt``, trained by ``eo-edge train``
+    for 18 epochs, test top-1 96.52 %): a real trained checkpoint that costs no training.
+    Tests of the deploy side use it; tests of training itself use :func:`small_ckpt`."""
+    import shutil
+
+    dst = tmp_path_factory.mktemp("shipped") / SHIPPED_RESNET8.name
+    shutil.copy(SHIPPED_RESNET8, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
 def small_ckpt(prepared, tmp_path_factory) -> Path:
-    """A ResNet8 really trained for 2 short epochs on 2,048 real training images."""
+    """A ResNet8 really trained for 2 short epochs on 2,048 real training images (minutes on
+    2 CPU cores: only ``slow`` tests use it)."""
     from eo_edge.train import TrainOptions, train
 
     out = tmp_path_factory.mktemp("run")
@@ -69,10 +83,11 @@ def assert_one_line_error(p: subprocess.CompletedProcess, *needles: str) -> None
 
 
 @pytest.fixture(scope="session")
-def exported(small_ckpt, tmp_path_factory):
-    """``(path, record)`` of the small ResNet8 exported to ONNX (parity-checked on real test images)."""
+def exported(trained_ckpt, tmp_path_factory):
+    """``(path, record)`` of the trained ResNet8 (:func:`trained_ckpt`) freshly exported to ONNX
+    (parity-checked on real test images)."""
     from eo_edge.data.subsets import TEST_SUBSET_DIR, load_flat_images
     from eo_edge.export import export
 
     out = tmp_path_factory.mktemp("onnx") / "r8.onnx"
-    return out, export(small_ckpt, out, parity_images=load_flat_images(TEST_SUBSET_DIR, 256)[0])
+    return out, export(trained_ckpt, out, parity_images=load_flat_images(TEST_SUBSET_DIR, 256)[0])

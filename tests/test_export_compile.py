@@ -30,7 +30,7 @@ def test_export_compact_graph_and_parity(exported):
     assert not list(out.parent.glob("*.data"))
 
 
-def test_metadata_round_trip(exported, small_ckpt):
+def test_metadata_round_trip(exported, trained_ckpt):
     from eo_edge.export import read_metadata
     from eo_edge.fileio import sha256_file
     from eo_edge.models.checkpoint import load_checkpoint
@@ -38,9 +38,9 @@ def test_metadata_round_trip(exported, small_ckpt):
 
     out, _ = exported
     md = read_metadata(out)
-    _, cfg, _ = load_checkpoint(small_ckpt)
+    _, cfg, _ = load_checkpoint(trained_ckpt)
     assert ModelConfig.from_dict(md["config"]) == cfg
-    assert md["source_sha256"] == sha256_file(small_ckpt) and md["precision"] == "fp32"
+    assert md["source_sha256"] == sha256_file(trained_ckpt) and md["precision"] == "fp32"
     assert md["eo_edge_version"] and md["simplifier"].startswith(("onnxsim", "onnxslim"))
 
 
@@ -56,6 +56,7 @@ def test_sentry_224_exports_compactly():
     assert rec["parity"]["max_abs_diff"] <= 1e-4 and rec["parity"]["top1_agreement"] == 100.0
 
 
+@pytest.mark.slow
 def test_compile_fp16_int8_and_calibration_cache(exported, prepared, tmp_path):
     import shutil
 
@@ -114,18 +115,18 @@ def test_calibration_folder_problems(exported, tmp_path):
     assert_one_line_error(p, "no readable image")
 
 
-def test_bad_inputs_never_destroy_existing_artifacts(exported, small_ckpt, tmp_path):
+def test_bad_inputs_never_destroy_existing_artifacts(exported, trained_ckpt, tmp_path):
     existing = tmp_path / "keep.onnx"
     existing.write_bytes(b"previous artifact")
     # unsupported opset
-    p = run_cli("export", str(small_ckpt), "-o", str(existing), "--opset", "7")
+    p = run_cli("export", str(trained_ckpt), "-o", str(existing), "--opset", "7")
     assert_one_line_error(p, "unsupported opset")
     # checkpoint that does not match the architecture
     if (SENTRY / "resnet8_dual.pth").is_file():
         p = run_cli("export", str(SENTRY / "resnet8_dual.pth"), "--arch", "resnet16", "-o", str(existing))
         assert_one_line_error(p, "do not match architecture")
     # output folder that does not exist
-    p = run_cli("export", str(small_ckpt), "-o", str(tmp_path / "no" / "such" / "dir" / "m.onnx"))
+    p = run_cli("export", str(trained_ckpt), "-o", str(tmp_path / "no" / "such" / "dir" / "m.onnx"))
     assert_one_line_error(p, "output folder does not exist")
     # missing / corrupt ONNX
     p = run_cli("compile", str(tmp_path / "missing.onnx"), "--int8")
@@ -170,6 +171,7 @@ def _zero_point_types(model) -> set[int]:
             and inits[n.input[2]].data_type != onnx.TensorProto.INT32}
 
 
+@pytest.mark.slow
 def test_tensorrt_style_int8_is_symmetric(exported, tmp_path):
     import shutil
 
@@ -199,6 +201,7 @@ def _dq_consumers(model) -> set[str]:
             and any(prod.get(i) == "DequantizeLinear" for i in n.input)}
 
 
+@pytest.mark.slow
 def test_quantize_ops_weighted_leaves_other_ops_in_float(exported, tmp_path):
     """--quantize-ops weighted puts Q/DQ only around Conv/Gemm (TensorRT's placement advice; a
     tensor shared with a residual Add or a Relu reads the same DQ); the default also quantizes
@@ -224,6 +227,7 @@ def test_quantize_ops_weighted_leaves_other_ops_in_float(exported, tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
+@pytest.mark.slow
 def test_auto_fallback_keeps_sensitive_activations_in_float(prepared, tmp_path):
     """The shipped ResNet8 with symmetric INT8 activations drops 0.27 pts on validation; with
     --auto-fallback and --max-drop 0.1 the most sensitive activations stay in float until it passes."""

@@ -38,6 +38,7 @@ def test_unknown_arch():
         create_model("resnet9000")
 
 
+@pytest.mark.slow
 @needs_sentry
 def test_authors_resnet8_loads_and_classifies_real_images(prepared):
     from eo_edge.data import split_indices

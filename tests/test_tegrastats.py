@@ -238,9 +238,21 @@ def test_format_variants_constructed():
 
 
 def test_garbage_never_raises():
-    for junk in ("", "   ", "Unknown command", "RAM x/yMB CPU [bad,,]", "a@b@cC 1/2/3/4"):
+    """Unreadable input gives an empty sample (nothing invented), not an exception; readable
+    tokens next to junk are still read."""
+    from eo_edge.power.tegrastats import TegrastatsSample
+
+    for junk in ("", "   ", "Unknown command", "RAM x/yMB", "a@b@cC 1/2/3/4", "VDD_IN abc/defmW", "13-45-2024 99:99:99"):
         s = parse_line(junk)
-        assert s.rails == [] or all(isinstance(r[1], float) for r in s.rails)
+        assert s == TegrastatsSample(raw=junk.strip()), s
+        assert total_power_mw(s) is None and total_power_scope(s) is None
+    # an unreadable CPU list still yields one (None, None) entry per printed core
+    s = parse_line("RAM x/yMB CPU [bad,,]")
+    assert s.cpu == [(None, None)] * 3 and s.ram_used_mb is None and s.rails == []
+    # junk around a real rail and a real RAM token: those are read, the rest ignored
+    s = parse_line("garbage ## VDD_IN 4824mW/4900mW ?? RAM 12/34MB CPU [")
+    assert s.rails == [("VDD_IN", 4824.0, 4900.0)] and total_power_mw(s) == 4824.0
+    assert (s.ram_used_mb, s.ram_total_mb) == (12.0, 34.0) and s.cpu == [] and s.temps == {}
 
 
 # -- PowerResult ----------------------------------------------------------------------------
