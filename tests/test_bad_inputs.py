@@ -55,6 +55,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow  # the table takes ~35 s in all on 2 cores; CI runs it
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_input(case, tmp_path):
     _, argv, code, needles = case

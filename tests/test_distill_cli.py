@@ -12,6 +12,7 @@ from conftest import assert_one_line_error, run_cli
 torch = pytest.importorskip("torch")
 
 
+@pytest.mark.slow
 def test_teacher_cache_is_exactly_the_online_teacher(trained_ckpt, prepared, tmp_path):
     from conftest import ROOT
     from eo_edge.data import split_indices

@@ -94,6 +94,7 @@ def test_compile_fp16_int8_and_calibration_cache(exported, prepared, tmp_path):
     assert e["n_images"] == 4050 and abs(e["top1"] - arts["int8"]["gate"]["top1"]) < 1e-9
 
 
+@pytest.mark.slow
 def test_calibration_folder_problems(exported, tmp_path):
     import shutil
 

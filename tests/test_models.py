@@ -40,6 +40,7 @@ def test_unknown_arch():
 
 @pytest.mark.slow
 @needs_sentry
+@pytest.mark.slow
 def test_authors_resnet8_loads_and_classifies_real_images(prepared):
     from eo_edge.data import split_indices
     from eo_edge.evaluate import evaluate, torch_logit_fn
