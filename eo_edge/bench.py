@@ -367,12 +367,15 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
                     to_int8(p, out, x, method="minmax", image_hashes=calib[2], cache_dir=cache / "calib",
                             activations=act)
             seen[(p.stem, fmt.tag)] = Artifact(f"{cfg.arch}-{fmt.tag}", out, cfg.arch, _role(cfg), prec, source=p.stem)
-    arts = [a for a in seen.values() if a.precision in precisions]
-    runnable = {k: a for k, a in seen.items() if a in arts and format_by_tag(k[1]).runs_on(backend)}
-    for k, a in seen.items():
-        if a in arts and k not in runnable:
-            log(f"skipping {a.path.name}: {backend} cannot run {k[1]} ({format_by_tag(k[1]).description})")
-    arts = list(runnable.values())
+    arts = []
+    for (_, tag), a in seen.items():
+        fmt = format_by_tag(tag)
+        if a.precision not in precisions:
+            continue
+        if fmt.runs_on(backend):
+            arts.append(a)
+        else:
+            log(f"skipping {a.path.name}: {backend} cannot run {tag} ({fmt.description})")
     # unique names (two inputs of the same arch and precision get the file stem appended)
     names: dict[str, int] = {}
     for a in arts:
@@ -434,15 +437,20 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
             # interleaved batch-1 latency
             xs = {a.name: preprocess(np.asarray(data.images[:1]), a.cfg.input_size, a.cfg.mean, a.cfg.std) for a in arts}
             t = prog.add_task("latency (interleaved)", total=len(arts) * max(1, opts.runs // opts.rounds) * opts.rounds)
+            from .backends.base import Runner
+
             device_ms: dict[str, list[float]] = {a.name: [] for a in arts}
 
-            def call(r, x, dev: list[float]) -> None:
+            def timed_call(r, x, dev: list[float]) -> None:
                 r.infer(x)
-                tm = r.timing()  # TensorRT: CUDA-event time of this call; ONNX Runtime: None
+                tm = r.timing()  # the device time of this call (TensorRT: CUDA events)
                 if tm and "gpu_ms" in tm:
                     dev.append(float(tm["gpu_ms"]))
 
-            fns = [(lambda r=a.runner, x=xs[a.name], d=device_ms[a.name]: call(r, x, d)) for a in arts]
+            # only runners that measure device time pay for reading it inside the timed loop
+            fns = [(lambda r=a.runner, x=xs[a.name], d=device_ms[a.name]: timed_call(r, x, d))
+                   if type(a.runner).timing is not Runner.timing else (lambda r=a.runner, x=xs[a.name]: r.infer(x))
+                   for a in arts]
             rounds = interleaved_latency(fns, opts.warmup, opts.runs, opts.rounds, lambda n: prog.advance(t, n))
             for a, rr in zip(arts, rounds):
                 s = np.concatenate(rr)

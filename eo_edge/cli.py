@@ -408,10 +408,9 @@ def bench(
     from .home import home_dir
 
     from .backends import get_backend
-    from .formats import check_backend, check_precisions
+    from .formats import check_precisions
 
     precs = check_precisions([p.strip() for p in precisions.split(",") if p.strip()], " in --precisions")
-    check_backend(backend)
 
     ok, why = get_backend(backend).available()
     if not ok:

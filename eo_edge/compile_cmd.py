@@ -72,7 +72,7 @@ def validate(model: Path, o: CompileOptions) -> tuple[str, tuple[int, int, int]]
         EOEdgeError: one line naming the bad option.
     """
     from .compile import METHODS, RANKINGS, resolve_op_types
-    from .formats import check_backend, int8_activations
+    from .formats import int8_activations
 
     if not (o.fp16 or o.int8):
         raise EOEdgeError("choose a precision: --fp16 and/or --int8")
@@ -86,12 +86,7 @@ def validate(model: Path, o: CompileOptions) -> tuple[str, tuple[int, int, int]]
         raise EOEdgeError(f"--max-drop must be a finite number of points >= 0, got {o.max_drop}")
     if o.calib_size < 1:
         raise EOEdgeError(f"--calib-size must be at least 1, got {o.calib_size}")
-    check_backend(o.backend)
-    if o.activations != "auto":
-        from .formats import get_format
-
-        get_format("int8", o.activations)
-    act = int8_activations(o.backend, o.activations)
+    act = int8_activations(o.backend, o.activations)  # checks the backend and the activation form
     resolve_op_types(o.quantize_ops)
     if o.fallback_rank not in RANKINGS:
         raise EOEdgeError(f"unknown --fallback-rank {o.fallback_rank!r}; choose {', '.join(RANKINGS)}")

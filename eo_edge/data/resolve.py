@@ -54,14 +54,18 @@ def resolve_data(data: Path | None, home: Path | None, progress: bool = True,
     if data.is_dir() and (data / "manifest.json").is_file():
         return load_prepared(data)
     key = hashlib.sha1(str(data.resolve()).encode()).hexdigest()[:10]
-    cache = h / "datasets" / ("eurosat" if data.name == "EuroSAT.zip" else f"{data.stem}-{key}")
-    for c in (cache, h / "datasets" / f"{data.stem}-{key}"):  # the default name, else one keyed by the path
-        if not (c / "manifest.json").is_file():
-            cache = c
-            break
-        if json.loads((c / "manifest.json").read_text()).get("source") == str(data.resolve()):
-            return load_prepared(c)
-        cache = c
+    keyed = h / "datasets" / f"{data.stem}-{key}"
+    # EuroSAT.zip goes to the default name unless that holds another source's cache; then to one keyed by path
+    cache = h / "datasets" / "eurosat" if data.name == "EuroSAT.zip" else keyed
+    def same_source(c: Path) -> bool:
+        return json.loads((c / "manifest.json").read_text()).get("source") == str(data.resolve())
+
+    if (cache / "manifest.json").is_file():
+        if same_source(cache):
+            return load_prepared(cache)
+        cache = keyed
+        if (cache / "manifest.json").is_file() and same_source(cache):
+            return load_prepared(cache)
     log(f"preparing {data} -> {cache}")
     prepare(data, cache, progress=progress)
     return load_prepared(cache)
