@@ -464,6 +464,38 @@ def bench(
         raise typer.Exit(130)
 
 
+@app.command("check")
+def check_cmd(
+    onnx_files: List[Path] = typer.Argument(..., help="ONNX file(s) to check."),
+    target: Optional[List[str]] = typer.Option(None, "--target", help="Rule-table target, repeatable: tensorrt-8.5, "
+                                               "tensorrt-8.6, tensorrt-10.0, tensorrt-10.1, tensorrt-10.3 (or 8.6 ...); "
+                                               "default: all."),
+    dla: bool = typer.Option(False, "--dla", help="Also apply the DLA rules (static shapes, FP16/INT8 only)."),
+    json_out: Optional[Path] = JsonOpt,
+):
+    """Static TensorRT preflight, without TensorRT: check ONNX files against the rule table.
+
+    The table (eo_edge/trt_rules) holds, per TensorRT release, the operators and tensor types of
+    onnx-tensorrt's docs/operators.md at that release, the Q/DQ rules and the DLA restrictions,
+    each with its source. One line per violation names the node; exit 1 when any.
+
+    Examples:
+      eo-edge check models/resnet8_eurosat64.int8-minmax.onnx --target tensorrt-8.6
+      eo-edge check models/*.onnx --target 8.5 --target 10.3 --json check.json
+      eo-edge check model.onnx --target 8.6 --dla
+    """
+    from .check_cmd import run_check
+    from .fileio import check_not_input, write_json
+
+    if json_out is not None:
+        check_not_input(json_out, *onnx_files, what="--json")
+    res = run_check(list(onnx_files), target, dla=dla, log=lambda m: out.print(m, markup=False, highlight=False, soft_wrap=True))
+    if json_out:
+        write_json(json_out, res)
+    if not res["ok"]:
+        raise typer.Exit(1)
+
+
 @app.command()
 def report(
     runs: List[Path] = typer.Argument(..., help="bench.json files; one re-renders it, several are compared side by side."),

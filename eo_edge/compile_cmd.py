@@ -234,6 +234,12 @@ def run_compile(model: Path, o: CompileOptions, *, json_out: Path | None = None,
                 if o.max_drop is not None and g["drop"] > o.max_drop:
                     raise EOEdgeError(f"accuracy gate failed: {dest.name} drops {g['drop']:.2f} pts "
                                       f"(> --max-drop {o.max_drop}); nothing written, {dest.name} left as it was")
+            from .check_cmd import verdict_line
+
+            line = verdict_line(tmp).replace(tmp.name, dest.name)
+            if prec == "int8" and act == "u8":
+                line += "; the u8 form is for ONNX Runtime, TensorRT takes --activations s8"
+            log("  " + line)
             rec.update({"source_onnx": str(model), "source_sha256": sha256_file(model), "sha256": sha256_file(tmp),
                         "size_mb": tmp.stat().st_size / 1e6, "backend": o.backend})
             records.append(rec)

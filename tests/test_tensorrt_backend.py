@@ -36,6 +36,8 @@ from eo_edge.backends.trt_sidecar import (
 )
 from eo_edge.errors import BackendUnavailable, EOEdgeError
 from eo_edge.fileio import sha256_file
+from eo_edge.trt_rules import target_for_version
+from eo_edge.trt_rules.check import check_file
 
 C, H, W, K = 3, 8, 8, 4
 WEIGHTS = (np.arange(C * H * W * K, dtype=np.float32).reshape(C * H * W, K) % 7 - 3) / 10
@@ -99,7 +101,12 @@ class _Enum:
             setattr(self, k, v)
 
 
-def fake_tensorrt(version: str = "10.3.0", *, fail_build: bool = False, dla_cores: int = 2) -> types.ModuleType:
+def fake_tensorrt(version: str = "10.3.0", *, fail_build: bool = False, dla_cores: int = 2,
+                  timing_cache_ok: bool = True) -> types.ModuleType:
+    """A stand-in ``tensorrt`` module, as strict as the rule table: its parser rejects every file
+    the table says that release rejects (:func:`eo_edge.trt_rules.check.check_file` for the
+    release's target), a DLA build with a dynamic profile fails (DLA restrictions), and
+    ``set_timing_cache`` returns ``timing_cache_ok``."""
     trt = types.ModuleType("tensorrt")
     trt.__version__ = version
     trt.calls = []  # (what, args) in call order
@@ -117,7 +124,7 @@ def fake_tensorrt(version: str = "10.3.0", *, fail_build: bool = False, dla_core
         flags["STRONGLY_TYPED"] = 1
     trt.NetworkDefinitionCreationFlag = _Enum(**flags)
     trt.MemoryPoolType = _Enum(WORKSPACE=0)
-    trt.BuilderFlag = _Enum(FP16=0, INT8=1, GPU_FALLBACK=2)
+    trt.BuilderFlag = _Enum(FP16=0, INT8=1, GPU_FALLBACK=2, TF32=3)
     trt.DeviceType = _Enum(GPU=0, DLA=1)
     trt.TensorIOMode = _Enum(NONE=0, INPUT=1, OUTPUT=2)
     trt.nptype = lambda dt: np.dtype(dt)
@@ -139,10 +146,20 @@ def fake_tensorrt(version: str = "10.3.0", *, fail_build: bool = False, dla_core
 
     class OnnxParser:
         def __init__(self, network: Network, logger: ILogger):
-            self.network, self.num_errors = network, 0
+            self.network, self.errors = network, []
+
+        @property
+        def num_errors(self) -> int:
+            return len(self.errors)
+
+        def get_error(self, i: int) -> str:
+            return self.errors[i]
 
         def parse_from_file(self, path: str) -> bool:
             rec(("parse", path))
+            self.errors = [v.line() for v in check_file(path, target_for_version(version))]
+            if self.errors:
+                return False
             for name, dims in inspect_onnx(path)["inputs"].items():
                 self.network.inputs.append(Tensor(name, tuple(dims)))
             return True
@@ -156,7 +173,11 @@ def fake_tensorrt(version: str = "10.3.0", *, fail_build: bool = False, dla_core
 
     class Config:
         def __init__(self) -> None:
-            self.flags, self.default_device_type, self.DLA_core, self.cache = set(), 0, -1, None
+            self.flags, self.default_device_type, self.DLA_core, self.cache = {trt.BuilderFlag.TF32}, 0, -1, None
+            self.profiles = []
+
+        def clear_flag(self, flag: int) -> None:
+            self.flags.discard(flag)
 
         def set_memory_pool_limit(self, pool: int, size: int) -> None:
             rec(("workspace", size))
@@ -165,6 +186,7 @@ def fake_tensorrt(version: str = "10.3.0", *, fail_build: bool = False, dla_core
             self.flags.add(flag)
 
         def add_optimization_profile(self, profile: "Profile") -> None:
+            self.profiles.append(profile.shapes)
             rec(("profile", profile.shapes))
 
         def create_timing_cache(self, data: bytes) -> TimingCache:
@@ -173,7 +195,7 @@ def fake_tensorrt(version: str = "10.3.0", *, fail_build: bool = False, dla_core
         def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
             self.cache = cache
             rec(("timing_cache", cache.data, ignore_mismatch))
-            return True
+            return timing_cache_ok or cache.data == b""
 
         def get_timing_cache(self) -> TimingCache:
             return self.cache
@@ -202,6 +224,9 @@ def fake_tensorrt(version: str = "10.3.0", *, fail_build: bool = False, dla_core
         def build_serialized_network(self, network: Network, config: Config):
             if fail_build:
                 self.logger.log(ILogger.Severity.ERROR, "Network validation failed.\nmore detail")
+                return None
+            if config.default_device_type == trt.DeviceType.DLA and any(p[1] != p[3] for p in config.profiles):
+                self.logger.log(ILogger.Severity.ERROR, "DLA does not support dynamic shapes (profile min != max)")
                 return None
             plan = {"input": network.inputs[0].name, "chw": list(network.inputs[0].shape[1:]), "classes": K}
             return memoryview(json.dumps(plan).encode())
@@ -466,7 +491,7 @@ def test_build_trt10_strongly_typed_with_profile_and_timing_cache(fake_env, tmp_
     )
     calls = dict((c[0], c[1:]) for c in trt.calls)
     assert calls["create_network"] == (1 << 1,)  # STRONGLY_TYPED, no EXPLICIT_BATCH
-    assert trt.config.flags == set()  # precision comes from the ONNX, no FP16/INT8 flags
+    assert trt.config.flags == {trt.BuilderFlag.TF32}  # TensorRT's default; precision comes from the ONNX
     assert calls["workspace"] == (256 << 20,)
     assert calls["profile"] == (("input", (1, C, H, W), (4, C, H, W), (8, C, H, W)),)
     assert calls["timing_cache"] == (b"old", False)
@@ -492,7 +517,10 @@ def test_build_trt8_uses_builder_flags_and_dla(monkeypatch, tmp_path):
     onnx_path = _onnx(tmp_path / "q.onnx", "int8")
     side = TensorRTBackend().build(onnx_path, tmp_path / "q.engine", precision="int8", dla_core=1)
     assert ("create_network", 1 << 0) in trt.calls  # EXPLICIT_BATCH
-    assert trt.config.flags == {trt.BuilderFlag.INT8, trt.BuilderFlag.GPU_FALLBACK}
+    # INT8 with FP16 for the layers between Q/DQ pairs (TensorRT 8.x), TF32 left at its default
+    assert trt.config.flags == {trt.BuilderFlag.INT8, trt.BuilderFlag.FP16, trt.BuilderFlag.GPU_FALLBACK,
+                                trt.BuilderFlag.TF32}
+    assert trt.config.profiles == [("input", (1, C, H, W), (1, C, H, W), (1, C, H, W))]  # DLA: min = opt = max
     assert (trt.config.default_device_type, trt.config.DLA_core) == (trt.DeviceType.DLA, 1)
     assert side["strongly_typed"] is False and side["dla_core"] == 1 and side["tensorrt_version"] == "8.5.2.2"
     with pytest.raises(EOEdgeError, match="no DLA core 2 on this device"):

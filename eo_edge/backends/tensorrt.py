@@ -171,6 +171,19 @@ def check_batches(min_batch: int, opt_batch: int, max_batch: int) -> None:
 # -- TensorRT logger --------------------------------------------------------------------
 
 
+_LOGGERS: dict[int, Any] = {}
+
+
+def process_logger(trt: Any) -> Any:
+    """The one TensorRT logger of this process (TensorRT keeps the first logger it is given
+    globally; Polygraphy likewise uses a single logger): made on first use, per ``tensorrt``
+    module. Its ``errors`` list is cleared by the caller before each build."""
+    key = id(trt)
+    if key not in _LOGGERS:
+        _LOGGERS[key] = _make_logger(trt)
+    return _LOGGERS[key]
+
+
 def _make_logger(trt: Any) -> Any:
     """An ``ILogger`` that forwards warnings and errors to :mod:`logging` and keeps the
     errors, so a failed build can be reported in one line (Developer Guide, "The Python
@@ -278,6 +291,10 @@ class TensorRTBackend(Backend):
         check_precision(precision, info, onnx_path.name)
         if dla_core is not None and precision == "fp32":
             raise EOEdgeError("DLA runs only FP16 or INT8 layers; build an fp16 or int8 engine for --dla-core")
+        # the rule table for this TensorRT release, before any build work (eo_edge/trt_rules)
+        from ..trt_rules.check import preflight
+
+        preflight(onnx_path, str(trt.__version__), dla=dla_core is not None, skip=("dla-static",))
         from .cuda_mem import open_cuda
 
         cuda = open_cuda()
@@ -287,7 +304,8 @@ class TensorRTBackend(Backend):
             cuda.close()
 
         t0 = time.perf_counter()
-        logger = _make_logger(trt)
+        logger = process_logger(trt)
+        logger.errors.clear()
         builder = trt.Builder(logger)
         network, strongly_typed = self._create_network(trt, builder)
         # "Importing a Model Using the ONNX Parser"
@@ -296,6 +314,8 @@ class TensorRTBackend(Backend):
             errs = [str(parser.get_error(i)) for i in range(parser.num_errors)]
             first = (errs or ["unknown error"])[0].splitlines()[0]
             raise EOEdgeError(f"TensorRT cannot parse {onnx_path.name}: {first}")
+        if dla_core is not None:  # DLA: no dynamic dimensions, so min = opt = max (DLA restrictions)
+            min_batch = max_batch = opt_batch
         shape, profile = self._input_shape(trt, network, min_batch, opt_batch, max_batch)
 
         config = builder.create_builder_config()
@@ -307,10 +327,17 @@ class TensorRTBackend(Backend):
         if not strongly_typed:
             # TensorRT 8.x "Explicit Quantization": INT8 flag over the QDQ graph; FP16 flag
             # lets TensorRT pick FP16 kernels for an FP16 ONNX (weakly typed).
+            # INT8 also enables FP16, so the layers between Q/DQ pairs may run in FP16 (trtexec
+            # --int8 --fp16; "Explicit Quantization": TensorRT 8 picks per layer from the flags).
             if precision == "fp16":
                 config.set_flag(trt.BuilderFlag.FP16)
             elif precision == "int8":
                 config.set_flag(trt.BuilderFlag.INT8)
+                config.set_flag(trt.BuilderFlag.FP16)
+        if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+            # TensorRT enables TF32 by default ("Reduced Precision > TF32"; trtexec --noTF32):
+            # an "fp32" engine is true FP32
+            config.clear_flag(trt.BuilderFlag.TF32)
         if profile is not None:
             # "Optimization Profiles": kMIN / kOPT / kMAX shapes of the dynamic input
             opt = builder.create_optimization_profile()
@@ -401,7 +428,8 @@ class TensorRTBackend(Backend):
                 "board_model": read_board_model(),
             }
             check_portable(path, side, here)
-            logger = _make_logger(trt)
+            logger = process_logger(trt)
+            logger.errors.clear()
             runtime = trt.Runtime(logger)
             if side.get("dla_core") is not None:  # "Working with DLA": pick the core before deserializing
                 runtime.DLA_core = int(side["dla_core"])
@@ -463,7 +491,12 @@ class TensorRTBackend(Backend):
         path = Path(timing_cache)
         data = path.read_bytes() if path.is_file() else b""
         cache = config.create_timing_cache(data)
-        config.set_timing_cache(cache, False)  # ignore_mismatch=False: reject another device's cache
+        # ignore_mismatch=False: a cache from another device/version is refused (returns False)
+        if not config.set_timing_cache(cache, False):
+            _log.warning("timing cache %s does not match this device/TensorRT; building with a fresh one", path)
+            cache = config.create_timing_cache(b"")
+            if not config.set_timing_cache(cache, False):
+                raise EOEdgeError("TensorRT refused an empty timing cache")
         return cache
 
     @staticmethod
