@@ -72,11 +72,35 @@ def to_fp16(onnx_path: Path, out: Path) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fp16 = convert_float_to_float16(proto, keep_io_types=True, disable_shape_infer=False)
+    fp16 = toposort(fp16)
     set_metadata(fp16, {"eo_edge.precision": "fp16", "eo_edge.parent_sha256": sha256_file(onnx_path)})
     with atomic_path(out, suffix=".onnx") as tmp:
         tmp.write_bytes(fp16.SerializeToString())
     return {"precision": "fp16", "artifact": str(out), "seconds": time.perf_counter() - t0,
             "tool": "onnxruntime.transformers.float16.convert_float_to_float16(keep_io_types=True)"}
+
+
+def toposort(model):
+    """Return ``model`` with its nodes in topological order (ONNX IR: "the list of nodes must be
+    topologically sorted"; ``onnx.checker`` rejects it otherwise).
+
+    ``convert_float_to_float16(keep_io_types=True)`` appends its input Cast at the end of the
+    node list. Sorting uses ONNX-GraphSurgeon's ``Graph.toposort`` (what ``polygraphy surgeon
+    sanitize --toposort`` runs); model-level fields (IR version, opsets, producer, metadata) are
+    copied from the input so nothing but the node order changes.
+    """
+    import onnx_graphsurgeon as gs
+
+    graph = gs.import_onnx(model)
+    graph.toposort()
+    out = gs.export_onnx(graph, do_type_check=False)
+    out.ir_version = model.ir_version
+    del out.opset_import[:]
+    out.opset_import.extend(model.opset_import)
+    out.producer_name, out.producer_version = model.producer_name, model.producer_version
+    del out.metadata_props[:]
+    out.metadata_props.extend(model.metadata_props)
+    return out
 
 
 @contextlib.contextmanager
@@ -172,7 +196,11 @@ def to_int8(onnx_path: Path, out: Path, calib_x: np.ndarray, *, method: str = "m
     import tempfile
 
     get_format("int8", activations)  # raises on an unknown form
-    extra = {"ActivationSymmetric": activations == "s8", "WeightSymmetric": True}
+    # QuantizeBias=False: biases stay float. ONNX Runtime's default quantizes Conv/Gemm biases to
+    # int32 behind a DequantizeLinear, which TensorRT's ONNX parser rejects (DequantizeLinear input
+    # INT8 only in 8.5/8.6; INT8/FP8/INT4 in 10.x: onnx-tensorrt docs/operators.md, rule table
+    # eo_edge/trt_rules); ORT documents the switch in quantize_static's extra_options.
+    extra = {"ActivationSymmetric": activations == "s8", "WeightSymmetric": True, "QuantizeBias": False}
     ops = resolve_op_types(op_types)
     if ops is not None and not {n.op_type for n in proto.graph.node} & set(ops):
         raise EOEdgeError(f"--quantize-ops {','.join(ops)}: {Path(onnx_path).name} has no node of these op types")
