@@ -41,6 +41,7 @@ import numpy as np
 from . import __version__
 from .errors import EOEdgeError
 from .hostinfo import cpu_name, host_record  # noqa: F401  (cpu_name re-exported for benchmarks/)
+from .power.protocol import PowerProtocol
 from .report.schema import SCHEMA, cap_samples
 
 PAPER_CLAIMS = {"params_reduction_pct": 97.5, "flops_reduction_pct": 96.7, "power_reduction_pct": 86.2,
@@ -61,8 +62,10 @@ class BenchOptions:
     corruptions: list[str] = field(default_factory=list)
     severities: list[int] = field(default_factory=list)
     power_interval_ms: int = 100
+    power: PowerProtocol = field(default_factory=PowerProtocol)
     peak: bool = True
     memory: bool = True
+    engine_dir: Path | None = None  # TensorRT engines (default: beside each ONNX); reused only when valid
 
 
 @dataclass
@@ -77,6 +80,7 @@ class Artifact:
     source: str = ""
     runner: Any = None
     cfg: Any = None
+    engine: Path | None = None  # the TensorRT engine measured (backend tensorrt)
     result: dict = field(default_factory=dict)
 
 
@@ -330,6 +334,18 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
         p = Path(p)
         if not p.exists():
             raise EOEdgeError(f"bench input not found: {p}")
+        engine = None
+        if p.suffix == ".engine":  # a built engine: measured as is; its source ONNX gives MACs and params
+            if backend != "tensorrt":
+                raise EOEdgeError(f"{p.name} is a TensorRT engine: bench it with --backend tensorrt")
+            from .backends.trt_sidecar import load_sidecar
+
+            side = load_sidecar(p)
+            src = p.parent / str(side.get("source_onnx", ""))
+            if not src.is_file() or sha256_file(src) != side.get("source_onnx_sha256"):
+                raise EOEdgeError(f"{p.name}: its source ONNX {side.get('source_onnx')} (sha256 in the sidecar) must "
+                                  "lie beside it; bench reads MACs and params from it")
+            engine, p = p, src
         if p.suffix in (".pt", ".pth", ".ckpt"):
             from .export import export
 
@@ -344,7 +360,8 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
         cfg = ModelConfig.from_dict(md["config"])
         fmt = format_of_metadata(md)
         key = (p.name.split(".")[0] if fmt.precision != "fp32" else p.stem, fmt.tag)
-        seen[key] = Artifact(f"{cfg.arch}-{fmt.tag}", p, cfg.arch, _role(cfg), fmt.precision, source=key[0])
+        seen[key] = Artifact(f"{cfg.arch}-{fmt.tag}", p, cfg.arch, _role(cfg), fmt.precision, source=key[0],
+                             engine=engine)
         if fmt.precision == "fp32":
             fp32_sources.append((p, md))
     calib = None
@@ -406,6 +423,7 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
     from .evaluate import evaluate
     from .models.registry import ModelConfig
 
+    arts = list(arts)  # artifacts that cannot be opened are dropped from this run's list only
     threads = opts.threads or min(os.cpu_count() or 1, 4)
     be = get_backend(opts.backend)
     ok, why = be.available()
@@ -418,14 +436,26 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
         "protocol": {"warmup": opts.warmup, "runs": opts.runs, "throughput_batch": opts.throughput_batch,
                      "throughput_iters": opts.throughput_iters, "interleaved": True, "rounds": opts.rounds,
                      "threads": threads, "backend": opts.backend, "timer": "time.perf_counter_ns, host latency"},
-        "peak": {}, "artifacts": [], "comparisons": [], "interrupted": False}
+        "peak": {}, "artifacts": [], "comparisons": [], "failed": [], "interrupted": False}
+    if opts.backend != "onnxruntime":
+        run["protocol"]["power"] = {"settle_s": opts.power.settle_s, "idle_s": opts.power.idle_s,
+                                    "window_s": opts.power.window_s, "min_samples": opts.power.min_samples}
     cols = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     try:
         with Progress(*cols, disable=not progress, transient=True) as prog:
             # open and evaluate
             t = prog.add_task("accuracy", total=len(arts))
-            for a in arts:
-                a.runner = be.load(a.path, threads=threads) if opts.backend == "onnxruntime" else _trt_load(be, a, threads)
+            for a in list(arts):
+                try:
+                    a.runner = (be.load(a.path, threads=threads) if opts.backend == "onnxruntime"
+                                else _trt_load(be, a, opts, log))
+                except EOEdgeError as e:  # one artifact that cannot be built/opened is a row, not an abort
+                    log(f"[yellow]warning:[/] {a.name}: not measured: {e}")
+                    run["failed"].append({"name": a.name, "path": str(a.path), "precision": a.precision,
+                                          "error": str(e)})
+                    arts.remove(a)
+                    prog.advance(t)
+                    continue
                 a.cfg = ModelConfig.from_dict(a.runner.metadata["config"])
                 rep = evaluate(a.runner.infer, data, a.cfg.input_size, a.cfg.mean, a.cfg.std, a.cfg.class_names,
                                batch_size=64, progress=False)
@@ -441,11 +471,11 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
 
             device_ms: dict[str, list[float]] = {a.name: [] for a in arts}
 
-            def timed_call(r, x, dev: list[float]) -> None:
+            def timed_call(r, x, dev: list) -> None:
                 r.infer(x)
                 tm = r.timing()  # the device time of this call (TensorRT: CUDA events)
                 if tm and "gpu_ms" in tm:
-                    dev.append(float(tm["gpu_ms"]))
+                    dev.append((float(tm["gpu_ms"]), float(tm.get("h2d_ms", np.nan)), float(tm.get("d2h_ms", np.nan))))
 
             # only runners that measure device time pay for reading it inside the timed loop
             fns = [(lambda r=a.runner, x=xs[a.name], d=device_ms[a.name]: timed_call(r, x, d))
@@ -457,10 +487,13 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
                 a.result["latency_ms"] = latency_record(s)
                 a.result["_rounds"] = rr
                 dev = device_ms[a.name][-len(s):]  # the timed calls (warm-up left out)
-                if dev:
-                    a.result["device_latency_ms"] = {"batch": 1, "timer": "CUDA events", **percentiles(np.array(dev))}
+                if dev:  # GPU compute, and the copies around it, per timed call (trtexec's split)
+                    d = np.array(dev)
+                    a.result["device_latency_ms"] = {"batch": 1, "timer": "CUDA events", **percentiles(d[:, 0]),
+                                                     "h2d": percentiles(d[:, 1]), "d2h": percentiles(d[:, 2])}
             # throughput (+ power)
             from .power import best_sampler
+            from .power.protocol import measure_power
 
             sampler = best_sampler(opts.power_interval_ms)
             t = prog.add_task("throughput", total=len(arts))
@@ -471,18 +504,9 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
                 power: dict[str, Any] = {"source": "n/a"}
                 if sampler is not None:
                     try:
-                        sampler.idle_baseline(2.0)
-                        sampler.start()
-                        t0 = time.perf_counter()
-                        n = 0
-                        while time.perf_counter() - t0 < 3.0:
-                            a.runner.infer(xb)
-                            n += len(xb)
-                        pr = sampler.stop()
-                        power = {"source": pr.source, "mean_mW": pr.mean_mW, "idle_mW": pr.idle_mW,
-                                 "above_idle_mW": pr.above_idle_mW, "n_samples": pr.n_samples,
-                                 "energy_per_image_mJ": pr.energy_per_image_mJ(n),
-                                 "energy_per_image_above_idle_mJ": pr.energy_per_image_mJ(n, above_idle=True)}
+                        power = measure_power(sampler, a.runner.infer, xb, opts.power)
+                        if power.get("warning"):
+                            log(f"[yellow]warning:[/] {a.name}: {power['warning']}")
                     except Exception as e:  # noqa: BLE001 - a failing power source must not lose the run
                         power = {"source": "n/a", "error": str(e).splitlines()[0][:200]}
                 ips = throughput(a.runner.infer, xb, opts.throughput_iters)
@@ -501,6 +525,7 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
                                  else "ONNX initializers (BatchNorm folded)", "params_onnx": int(c["params"]),
                                  "macs": int(c["macs"]), "flops": int(c["flops"]),
                                  "macs_input_size": a.cfg.input_size, "size_mb": a.path.stat().st_size / 1e6,
+                                 **({"engine_size_mb": a.engine.stat().st_size / 1e6} if a.engine else {}),
                                  "peak_rss_mb": peak_rss_mb(a.path, opts.backend, opts.throughput_batch, threads)
                                  if opts.memory else None})
                 prog.advance(t)
@@ -544,11 +569,15 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
     return run
 
 
-def _trt_load(be, a: Artifact, threads: int):
-    eng = a.path.with_suffix(".engine")
-    if not eng.is_file():
-        be.build(a.path, eng, precision=a.precision)
-    return be.load(eng, threads=threads)
+def _trt_load(be, a: Artifact, opts: BenchOptions, log: Callable[[str], None]):
+    """Open ``a`` on TensorRT: an ``.engine`` as given; an ONNX through the engine cache
+    (:meth:`~eo_edge.backends.tensorrt.TensorRTBackend.cached_engine`: reused only when its
+    sidecar's source ONNX sha256, TensorRT version and device match; else built with the
+    profile min 1, opt = max = the throughput batch, static for DLA)."""
+    if a.engine is None:
+        a.engine = be.cached_engine(a.path, opts.engine_dir or a.path.parent, precision=a.precision,
+                                    opt_batch=opts.throughput_batch, log=log)
+    return be.load(a.engine)
 
 
 def compare(arts: list[Artifact]) -> list[dict]:

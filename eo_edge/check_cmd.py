@@ -15,6 +15,24 @@ from .trt_rules.check import check_model, load_onnx
 SCHEMA = "eo-edge.check/1"
 
 
+def shipped_tensorrt_files() -> list[Path]:
+    """The shipped ``models/*.onnx`` in a form TensorRT runs (FP32, FP16, INT8-s8; the u8 form is
+    ONNX Runtime's).
+
+    Raises:
+        EOEdgeError: no shipped models found.
+    """
+    from .bench import default_inputs
+    from .errors import EOEdgeError
+    from .export import read_metadata
+    from .formats import format_of_metadata
+
+    files = [p for p in default_inputs() if format_of_metadata(read_metadata(p)).runs_on("tensorrt")]
+    if not files:
+        raise EOEdgeError("no shipped models found (give ONNX files to check)")
+    return files
+
+
 def resolve_targets(targets: list[str] | None) -> list[str]:
     """``None``/``["all"]`` -> every target; short forms ``8.6`` are accepted for ``tensorrt-8.6``.
 

@@ -386,6 +386,10 @@ def bench(
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads per session (default: min(cores, 4))."),
     corruptions: Optional[str] = typer.Option(None, "--corruptions", help="Robustness: e.g. gaussian_noise,motion_blur."),
     severities: str = typer.Option("1-5", "--severities", help="Corruption severities, e.g. 1-5 or 1,3,5."),
+    idle_s: float = typer.Option(10.0, "--idle-s", help="Power: idle baseline per artifact, s (after --settle-s)."),
+    settle_s: float = typer.Option(5.0, "--settle-s", help="Power: pause after each burst before the idle baseline, s."),
+    power_window_s: float = typer.Option(30.0, "--power-window-s", help="Power: timed window per artifact, s "
+                                         "(>= 100 power samples wanted, else the report warns)."),
     peak: bool = typer.Option(True, "--peak/--no-peak", help="Measure the backend's GEMM peak per precision."),
     memory: bool = typer.Option(True, "--memory/--no-memory", help="Measure peak process memory per artifact (a subprocess each)."),
     out_dir: Path = typer.Option(Path("eo-edge-bench"), "--out", help="Folder for bench.json, report.md and plots."),
@@ -417,6 +421,10 @@ def bench(
         raise EOEdgeError(why)
     if runs < 1 or rounds < 1 or warmup < 0 or batch < 1:
         raise EOEdgeError("--runs, --rounds and --batch must be positive, --warmup non-negative")
+    from .power.protocol import PowerProtocol
+
+    power = PowerProtocol(idle_s=idle_s, settle_s=settle_s, window_s=power_window_s)
+    power.check()
     paths = list(inputs or [])
     if config:
         cfgd = load_config(config)
@@ -447,7 +455,8 @@ def bench(
     ds, info = measurement_data(data, home, not quiet, log=_log)
     _log(f"benchmarking {len(arts)} artifacts on {info['kind']} ({info['n_images']} images), backend {backend}")
     opts = BenchOptions(warmup=warmup, runs=runs, rounds=rounds, throughput_batch=batch, threads=threads,
-                        backend=backend, corruptions=cors, severities=sevs, peak=peak, memory=memory)
+                        backend=backend, corruptions=cors, severities=sevs, peak=peak, memory=memory, power=power,
+                        engine_dir=home_dir(home) / "engines")
     run = run_bench(arts, ds, info, opts, command=_command_line(), progress=not quiet, log=_log)
     if not run["comparisons"]:
         _log("[yellow]note:[/] no FP32 baseline (role 'baseline', e.g. MobileViTV2) among the inputs: "
@@ -466,7 +475,8 @@ def bench(
 
 @app.command("check")
 def check_cmd(
-    onnx_files: List[Path] = typer.Argument(..., help="ONNX file(s) to check."),
+    onnx_files: Optional[List[Path]] = typer.Argument(None, help="ONNX file(s) to check (default: the shipped "
+                                                      "models in the forms TensorRT runs: FP32, FP16, INT8-s8)."),
     target: Optional[List[str]] = typer.Option(None, "--target", help="Rule-table target, repeatable: tensorrt-8.5, "
                                                "tensorrt-8.6, tensorrt-10.0, tensorrt-10.1, tensorrt-10.3 (or 8.6 ...); "
                                                "default: all."),
@@ -483,13 +493,15 @@ def check_cmd(
       eo-edge check models/resnet8_eurosat64.int8-minmax.onnx --target tensorrt-8.6
       eo-edge check models/*.onnx --target 8.5 --target 10.3 --json check.json
       eo-edge check model.onnx --target 8.6 --dla
+      eo-edge check --target tensorrt-10.3     (the shipped models)
     """
-    from .check_cmd import run_check
+    from .check_cmd import run_check, shipped_tensorrt_files
     from .fileio import check_not_input, write_json
 
+    files = list(onnx_files or []) or shipped_tensorrt_files()
     if json_out is not None:
-        check_not_input(json_out, *onnx_files, what="--json")
-    res = run_check(list(onnx_files), target, dla=dla, log=lambda m: out.print(m, markup=False, highlight=False, soft_wrap=True))
+        check_not_input(json_out, *files, what="--json")
+    res = run_check(files, target, dla=dla, log=lambda m: out.print(m, markup=False, highlight=False, soft_wrap=True))
     if json_out:
         write_json(json_out, res)
     if not res["ok"]:

@@ -225,3 +225,51 @@ def test_best_sampler_order(powercap, tmp_path, monkeypatch):
     assert [r["source"] for r in rows] == ["tegrastats", "nvml", "rapl"]
     assert not any(r["available"] for r in rows)
     assert all("\n" not in r["detail"] for r in rows)
+
+
+def test_power_protocol_settle_idle_window_and_warning():
+    """measure_power follows the protocol's order (settle, idle baseline, window) and warns below
+    the minimum sample count; the knobs are validated."""
+    import numpy as np
+
+    from eo_edge.errors import EOEdgeError
+    from eo_edge.power.base import PowerSampler, make_result
+    from eo_edge.power.protocol import PowerProtocol, measure_power
+
+    events = []
+    clock = {"t": 0.0}
+
+    class Sampler(PowerSampler):
+        name = "fake"
+
+        @classmethod
+        def available(cls):
+            return True, "fake"
+
+        def idle_baseline(self, seconds):
+            events.append(("idle", seconds))
+            self.idle = 1000.0
+            return self.idle
+
+        def start(self):
+            events.append(("start", clock["t"]))
+
+        def stop(self):
+            events.append(("stop", clock["t"]))
+            return make_result("fake", [3000.0] * 7, clock["t"], self.idle, scope="board")
+
+    def infer(x):
+        clock["t"] += 0.25  # each batch takes 0.25 s on the fake clock
+
+    xb = np.zeros((8, 3, 4, 4), np.float32)
+    rec = measure_power(Sampler(), infer, xb, PowerProtocol(idle_s=2, settle_s=1, window_s=1.0, min_samples=10),
+                        sleep=lambda s: events.append(("settle", s)), clock=lambda: clock["t"])
+    assert [e[0] for e in events] == ["settle", "idle", "start", "stop"]
+    assert events[0] == ("settle", 1) and events[1] == ("idle", 2)
+    assert rec["n_images"] == 32 and rec["n_samples"] == 7 and rec["scope"] == "board"  # 4 batches of 8 in 1 s
+    assert rec["energy_per_image_mJ"] == 3000.0 * 1.0 / 32
+    assert rec["energy_per_image_above_idle_mJ"] == 2000.0 * 1.0 / 32
+    assert "only 7 power samples" in rec["warning"] and rec["protocol"]["min_samples"] == 10
+    for bad in (PowerProtocol(window_s=0), PowerProtocol(idle_s=-1), PowerProtocol(settle_s=float("nan"))):
+        with pytest.raises(EOEdgeError):
+            bad.check()

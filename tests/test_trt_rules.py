@@ -101,7 +101,7 @@ def test_ort_default_quantization_fails_naming_the_node(ort_default_int8):
 
 
 def test_fake_tensorrt_parser_enforces_the_table(ort_default_int8):
-    from test_tensorrt_backend import fake_tensorrt
+    from fake_trt import fake_tensorrt
 
     for version in ("8.5.2.2", "8.6.2.3", "10.3.0"):
         trt = fake_tensorrt(version)
@@ -177,13 +177,14 @@ def test_each_rule_on_a_tiny_graph():
 
 
 def test_fake_builder_refuses_dynamic_dla_profile_and_backend_survives_a_refused_timing_cache(tmp_path, monkeypatch):
+    import fake_trt
     import test_tensorrt_backend as tb
 
     from eo_edge.backends import cuda_mem
     from eo_edge.backends import tensorrt as trt_backend
     from eo_edge.backends.tensorrt import TensorRTBackend
 
-    trt = tb.fake_tensorrt("8.6.2.3", timing_cache_ok=False)
+    trt = fake_trt.fake_tensorrt("8.6.2.3", timing_cache_ok=False)
     builder = trt.Builder(trt_backend._make_logger(trt))
     config = builder.create_builder_config()
     config.default_device_type = trt.DeviceType.DLA
@@ -192,7 +193,7 @@ def test_fake_builder_refuses_dynamic_dla_profile_and_backend_survives_a_refused
     config.add_optimization_profile(prof)
     assert builder.build_serialized_network(None, config) is None
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
-    monkeypatch.setattr(cuda_mem, "open_cuda", lambda index=0: tb.FakeCuda())
+    monkeypatch.setattr(cuda_mem, "open_cuda", lambda index=0: fake_trt.FakeCuda())
     monkeypatch.setattr(trt_backend, "read_l4t_release", lambda: "R36.3.0")
     onnx_path = tb._onnx(tmp_path / "m.onnx", "fp32")
     cache = tmp_path / "t.cache"

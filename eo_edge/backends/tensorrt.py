@@ -388,6 +388,50 @@ class TensorRTBackend(Backend):
         write_json(sidecar_path(out_path), sidecar)
         return {**sidecar, "engine_path": str(out_path), "build_seconds": round(seconds, 3)}
 
+    def cached_engine(self, onnx_path: Path, engine_dir: Path, *, precision: str, opt_batch: int = 64,
+                      dla_core: int | None = None, log=lambda m: None) -> Path:
+        """The engine for ``onnx_path`` in ``engine_dir`` (e.g. ``EO_EDGE_HOME/engines``, a mounted
+        volume in the container), built only when no valid one is there.
+
+        An engine is reused only when its sidecar names the same source ONNX sha256 and this
+        machine's TensorRT version, GPU and compute capability (:func:`check_portable`); otherwise
+        it is rebuilt with the profile min 1, opt = max = ``opt_batch`` (DLA: static, min = opt =
+        max), so throughput at that batch runs in one call on the kernels tuned for it.
+
+        Returns:
+            Path of the engine (``<onnx stem>.<sha256[:12]>.engine``).
+
+        Raises:
+            BackendUnavailable, EOEdgeError: as :meth:`build`.
+        """
+        trt = import_tensorrt()
+        onnx_path, engine_dir = Path(onnx_path), Path(engine_dir)
+        engine_dir.mkdir(parents=True, exist_ok=True)
+        sha = sha256_file(onnx_path)
+        eng = engine_dir / f"{onnx_path.stem}.{sha[:12]}.engine"
+        if eng.is_file() and sidecar_path(eng).is_file():
+            side = load_sidecar(eng)
+            from .cuda_mem import open_cuda
+
+            cuda = open_cuda()
+            try:
+                gpu_name, cc = cuda.device_info()
+            finally:
+                cuda.close()
+            here = {"tensorrt_version": str(trt.__version__), "gpu_name": gpu_name, "compute_capability": cc,
+                    "board_model": read_board_model()}
+            try:
+                if side.get("source_onnx_sha256") != sha or side.get("engine_sha256") != sha256_file(eng):
+                    raise EOEdgeError("source ONNX or engine changed")
+                check_portable(eng, side, here)
+                return eng
+            except EOEdgeError as e:
+                log(f"rebuilding {eng.name}: {e}")
+        log(f"building TensorRT engine {eng.name} ({precision})")
+        self.build(onnx_path, eng, precision=precision, dla_core=dla_core, min_batch=1, opt_batch=opt_batch,
+                   max_batch=opt_batch)
+        return eng
+
     def load(self, path: Path, threads: int | None = None) -> "TensorRTRunner":
         """Open an engine made by :meth:`build` (``threads`` is ignored: the GPU runs it).
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from typing import Any, Callable
 
 from .formatting import (_artifacts, _by_name, _get, _md_table, _peak_pct, _power_energy, _power_mean, fmt,
@@ -92,21 +94,37 @@ def _protocol_section(run: dict) -> str:
 
 
 def _power_section(run: dict) -> str:
-    rows = []
+    rows: list[list[str]] = []
+    notes: list[str] = []
     for a in _artifacts(run):
         pw = a.get("power") or {}
         if pw.get("source", NA) == NA:
             continue
         rows.append([a["name"], str(pw.get("source")), fmt(pw.get("mean_mW"), "mW"), fmt(pw.get("idle_mW"), "mW"),
                      fmt(pw.get("above_idle_mW"), "mW"), fmt(pw.get("energy_per_image_mJ"), "mJ"),
-                     fmt(pw.get("energy_per_image_above_idle_mJ"), "mJ"), str(pw.get("scope") or "")])
+                     fmt(pw.get("energy_per_image_above_idle_mJ"), "mJ"), str(pw.get("scope") or ""),
+                     fmt(pw.get("duration_s"), "s"), str(pw.get("n_samples", NA))])
+        for key in ("warning", "note", "error"):
+            if pw.get(key):
+                notes.append(f"- {a['name']}: {pw[key]}")
     if not rows:
         return ("## Power\n\nNo power source was readable on this host: power and energy are n/a "
                 "(see Host > Power sources).")
     return ("## Power\n\nEnergy per image = mean power x timed window / images (mW x s = mJ); "
             "'above idle' subtracts the idle baseline measured just before.\n\n"
             + _md_table(["Artifact", "Source", "Mean mW", "Idle mW", "Above idle mW", "mJ/image",
-                         "mJ/image above idle", "Scope"], rows))
+                         "mJ/image above idle", "Scope", "Window s", "Samples"], rows)
+            + ("\n\n" + "\n".join(notes) if notes else ""))
+
+
+def _failed_section(run: dict) -> str:
+    """Artifacts that could not be built or opened (e.g. a TensorRT build failure): one row each."""
+    failed = run.get("failed") or []
+    if not failed:
+        return ""
+    rows = [[f.get("name", "?"), f.get("precision", "?"), f"`{Path(f.get('path', '')).name}`", f.get("error", "")]
+            for f in failed]
+    return "## Not measured\n\n" + _md_table(["Artifact", "Precision", "File", "Reason"], rows, ["l", "l", "l", "l"])
 
 
 def _comparison_section(run: dict) -> str:
@@ -171,7 +189,7 @@ def render_markdown(run: dict, images: dict[str, str] | None = None) -> str:
              "in MB; peak resident memory of the process in MB; MAC rate = MACs x throughput (images/s at the throughput batch).\n\n"
              + _md_table([c for c, _ in MAIN_COLUMNS], [[f(a) for _, f in MAIN_COLUMNS] for a in _artifacts(run)],
                          ["l"] * 5 + ["r"] * (len(MAIN_COLUMNS) - 5)),
-             _power_section(run), _comparison_section(run), _robustness_section(run)]
+             _power_section(run), _failed_section(run), _comparison_section(run), _robustness_section(run)]
     if images:
         parts.append("## Figures\n\n" + "\n\n".join(f"![{cap}]({path})" for cap, path in images.items()))
     return "\n\n".join(p for p in parts if p) + "\n"

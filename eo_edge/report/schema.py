@@ -221,6 +221,12 @@ def validate(run: Any) -> list[str]:
                     v.add(q, f"severity key {s!r} not in '1'..'5'")
                 v.num(sev, s, q, hi=100.0, none_ok=True)
 
+    for i, f in enumerate(v.key(run, "failed", "", "list", required=False, none_ok=True) or []):
+        if not isinstance(f, dict):
+            v.add(f"failed[{i}]", "expected an object")
+            continue
+        for k in ("name", "error"):
+            v.key(f, k, f"failed[{i}]", "str")
     comps = v.key(run, "comparisons", "", "list", required=False, none_ok=True)
     for i, c in enumerate(comps or []):
         p = f"comparisons[{i}]"
