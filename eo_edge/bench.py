@@ -525,7 +525,9 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
                                  else "ONNX initializers (BatchNorm folded)", "params_onnx": int(c["params"]),
                                  "macs": int(c["macs"]), "flops": int(c["flops"]),
                                  "macs_input_size": a.cfg.input_size, "size_mb": a.path.stat().st_size / 1e6,
-                                 **({"engine_size_mb": a.engine.stat().st_size / 1e6} if a.engine else {}),
+                                 **({"engine_size_mb": a.engine.stat().st_size / 1e6,
+                                     "device_memory_mb": getattr(a.runner, "device_memory_mb", None)}
+                                    if a.engine else {}),
                                  "peak_rss_mb": peak_rss_mb(a.path, opts.backend, opts.throughput_batch, threads)
                                  if opts.memory else None})
                 prog.advance(t)

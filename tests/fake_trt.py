@@ -187,6 +187,7 @@ def fake_tensorrt(version: str = "10.3.0", *, fail_build: bool = False, dla_core
 
     class Engine:
         num_io_tensors = 2
+        device_memory_size = 1 << 20  # bytes of activation memory the engine asks for
 
         def __init__(self, plan: dict):
             import onnxruntime as ort

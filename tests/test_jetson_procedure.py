@@ -101,6 +101,7 @@ def test_procedure_runs_on_x86_with_the_strict_double(tmp_path):
     for a in arts:
         assert a["accuracy"]["n_images"] == 1000 and a["accuracy"]["top1"] > 90.0  # real logits via the double
         assert a["engine_size_mb"] > 0 and {"h2d", "d2h", "p50"} <= set(a["device_latency_ms"])
+        assert a["device_memory_mb"] > 1.0  # the engine's 1 MiB plus the batch-64 I/O buffers
         pw = a["power"]
         assert pw["source"] == "tegrastats" and pw["scope"] == "VDD_IN" and pw["duration_s"] >= 0.5
         assert pw["n_samples"] >= 1 and "warning" in pw  # far fewer than the protocol's 100 samples

@@ -171,6 +171,16 @@ def test_each_rule_on_a_tiny_graph():
     assert _rules(contrib) == [("domain", "g")]
     det = _model([helper.make_node("Det", ["x"], ["y"], name="det")], [])
     assert ("operator", "det") in _rules(det, "tensorrt-8.6")  # N in 8.6's matrix
+    # a per-channel Q -> DQ on a float weight initializer (QAT / ModelOpt form) is a weight: fine
+    w = numpy_helper.from_array(np.ones((2, 4, 1, 1), np.float32), "w")
+    ws = numpy_helper.from_array(np.full(2, 0.1, np.float32), "ws")
+    wz = numpy_helper.from_array(np.zeros(2, np.int8), "wz")
+    conv = _model(nodes[:1] + [helper.make_node("DequantizeLinear", ["q", "s", "z"], ["xdq"], name="dq"),
+                               helper.make_node("QuantizeLinear", ["w", "ws", "wz"], ["wq"], name="wq", axis=0),
+                               helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["wdq"], name="wdq", axis=0),
+                               helper.make_node("Conv", ["xdq", "wdq"], ["y"], name="conv")],
+                  inits + [w, ws, wz], x_shape=("N", 4, 2, 2))
+    assert _rules(conv) == [] and _rules(conv, "tensorrt-10.3") == []
     static = _model(nodes, inits, x_shape=(1, 4))
     assert ("dla-static", "network input 'x'") not in _rules(static, dla=True)
     assert ("dla-static", "network input 'x'") in _rules(_model(nodes, inits), dla=True)

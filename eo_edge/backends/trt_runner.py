@@ -99,6 +99,11 @@ class TensorRTRunner(Runner):
         self._ev = [cuda.event() for _ in range(4)]
         self._timing: dict[str, float] | None = None
         self._closed = False
+        # device memory this engine's execution context needs (activations, scratch), bytes:
+        # ICudaEngine.device_memory_size (TensorRT 8.x) / device_memory_size_v2 (10.x), plus the
+        # I/O buffers allocated above
+        scratch = getattr(engine, "device_memory_size_v2", None) or getattr(engine, "device_memory_size", None)
+        self.device_memory_mb = (int(scratch) + in_bytes + out_bytes) / 1e6 if scratch is not None else None
 
     # -- public -------------------------------------------------------------------------
 

@@ -139,7 +139,8 @@ def _check_toposort(model, t: Target) -> list[Violation]:
     return out
 
 
-def _check_qdq(n, t: Target, types: dict[str, int], consts: dict[str, Any], consumers: dict[str, list]) -> list[Violation]:
+def _check_qdq(n, t: Target, types: dict[str, int], consts: dict[str, Any], consumers: dict[str, list],
+               q_of_const: set[str]) -> list[Violation]:
     import numpy as np
 
     out = []
@@ -173,7 +174,9 @@ def _check_qdq(n, t: Target, types: dict[str, int], consts: dict[str, Any], cons
             v("qdq-zero-point", f"zero point '{zp}' is not zero (TensorRT quantization is symmetric)", "operators")
     if numel > 1:
         data = n.input[0]
-        if data not in consts:
+        # a weight: a constant, or the Q of a constant (QuantizeLinear -> DequantizeLinear on a float
+        # initializer, the form QAT / ModelOpt exports; TensorRT folds it at build time)
+        if data not in consts and data not in q_of_const:
             v("qdq-per-channel", f"per-channel scale ({numel} values) on '{data}', which is not a constant: TensorRT "
                                  "quantizes activations per tensor only", "quant-schemes")
         else:
@@ -221,6 +224,7 @@ def check_model(model, target: str | Target, *, dla: bool = False) -> list[Viola
         if tn not in t.io_types:
             out.append(Violation("io", f"network tensor '{vi.name}'", "", f"type {tn} is not a network input/output "
                                  f"type of TensorRT {t.tensorrt}", t.sources["types"]))
+    q_of_const = {n.output[0] for n in g.node if n.op_type == "QuantizeLinear" and n.input[0] in consts}
     consumers: dict[str, list] = {}
     for n in g.node:
         for i in n.input:
@@ -243,7 +247,7 @@ def check_model(model, target: str | Target, *, dla: bool = False) -> list[Viola
                 out.append(Violation("type", name, n.op_type, f"input '{n.input[0]}' is {tn}; TensorRT {t.tensorrt} "
                                      f"accepts {', '.join(allowed)}", t.sources["operators"]))
         if n.op_type in _QDQ:
-            out += _check_qdq(n, t, types, consts, consumers)
+            out += _check_qdq(n, t, types, consts, consumers, q_of_const)
     if dla:
         for vi in g.input:
             if vi.name in init_names:
