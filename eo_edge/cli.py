@@ -83,14 +83,18 @@ def data_prepare(
 
     dest = out_dir or home_dir(home) / "datasets" / ("eurosat" if source.name == "EuroSAT.zip" or source.is_dir() else source.stem)
     m = prepare(source, dest, sha256=sha256, progress=not quiet, replace=replace)
+    from .data.resolve import report_issues
+
+    report_issues(m, _log, most=10**9)
     d = load_prepared(dest)
-    sizes = {s: int(len(split_indices(d, s))) for s in ("train", "val", "test")}
-    for w in m["warnings"]:
-        _log(f"[yellow]warning:[/] {w}")
-    for s in m["skipped"]:
-        _log(f"[yellow]skipped:[/] {s}")
-    if m["converted"]:
-        _log(f"converted {len(m['converted'])} images to 64x64 RGB (e.g. {m['converted'][0]})")
+
+    def size(s: str) -> int:
+        try:
+            return int(len(split_indices(d, s)))
+        except EOEdgeError:  # an empty split is reported as 0 here; commands that need it say so
+            return 0
+
+    sizes = {s: size(s) for s in ("train", "val", "test")}
     out.print(f"prepared {m['n_images']} images in {len(m['class_names'])} classes -> {dest}  "
               f"(train {sizes['train']}, val {sizes['val']}, test {sizes['test']}; skipped {len(m['skipped'])})")
     if json_out:
@@ -205,9 +209,12 @@ def distill(
         raise EOEdgeError(f"unknown --weighting {weighting!r}; choose batch, sample or static")
     if temperature <= 0:
         raise EOEdgeError("--temperature must be positive")
-    for t in teacher:
+    from .models.checkpoint import load_checkpoint
+
+    for t in teacher:  # every teacher readable and trained before any data work
         if not t.is_file():
-            raise EOEdgeError(f"teacher checkpoint not found: {t}")
+            raise EOEdgeError(f"teacher {t} is a folder" if t.is_dir() else f"teacher checkpoint not found: {t}")
+        load_checkpoint(t)
     opts = _train_options(arch=student, img_size=img_size, epochs=epochs, batch_size=batch_size, lr=lr,
                           weight_decay=weight_decay, seed=seed, device=device, threads=threads, limit_train=limit_train,
                           teachers=[str(t) for t in teacher], weighting=weighting, temperature=temperature)
@@ -260,6 +267,10 @@ def eval_cmd(
 
     if not model_path.exists():
         raise EOEdgeError(f"model not found: {model_path}")
+    if model_path.is_dir():
+        raise EOEdgeError(f"{model_path} is a folder; give a checkpoint, ONNX or engine file")
+    if img_size is not None and not 1 <= img_size <= 4096:
+        raise EOEdgeError(f"--img-size must be between 1 and 4096 px, got {img_size}")
     if batch_size < 1:
         raise EOEdgeError(f"--batch-size must be at least 1, got {batch_size}")
     if json_out is not None:
@@ -450,8 +461,11 @@ def bench(
             if c not in CORRUPTIONS:
                 raise EOEdgeError(f"unknown corruption {c!r}; known: {', '.join(CORRUPTIONS)}")
         sevs = parse_severities(severities)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from .bench import check_batch_memory
+
+    check_batch_memory([Path(p) for p in paths], batch)
     arts = prepare_artifacts(paths, precs, home_dir(home) / "bench-cache", _log, backend=backend)
+    out_dir.mkdir(parents=True, exist_ok=True)
     ds, info = measurement_data(data, home, not quiet, log=_log)
     _log(f"benchmarking {len(arts)} artifacts on {info['kind']} ({info['n_images']} images), backend {backend}")
     opts = BenchOptions(warmup=warmup, runs=runs, rounds=rounds, throughput_batch=batch, threads=threads,
@@ -569,18 +583,49 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version_cb,
     """eo-edge: EO image classifiers from training to a satellite's payload computer."""
 
 
+def _interrupted() -> None:
+    err.print("interrupted: files already finished are kept; partial outputs were removed and no earlier file "
+              "was replaced (train/distill resume from OUT/last.pt, the last finished epoch)", highlight=False,
+              soft_wrap=True)
+
+
 def main() -> None:
     """Console-script entry point: runs the typer app, turning errors into one line + exit code."""
+    try:  # typer >= 0.24 vendors its click as typer._click
+        from typer._click import exceptions as cx
+    except ImportError:  # pragma: no cover - older typer on the real click
+        from click import exceptions as cx
+
     debug = os.environ.get("EO_EDGE_DEBUG") == "1"
     try:
-        app()
+        # standalone_mode=False: usage errors reach us as exceptions, so they print as one
+        # `error:` line like every other error (not typer's boxed panel)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            if code == 130:  # typer returns Ctrl-C as exit code 130 in this mode
+                _interrupted()
+            sys.exit(code)
+    except typer.Exit as e:
+        if isinstance(e.__cause__, KeyboardInterrupt):  # typer turns Ctrl-C into Exit(130)
+            _interrupted()
+        sys.exit(e.exit_code)
+    except typer.Abort:  # Ctrl-C inside a prompt
+        err.print("interrupted", highlight=False)
+        sys.exit(130)
+    except cx.UsageError as e:
+        if type(e).__name__ == "NoArgsIsHelpError" and e.ctx is not None:  # a bare group: its help
+            out.print(e.ctx.get_help())
+            sys.exit(0)
+        cmd = e.ctx.command_path if e.ctx is not None else "eo-edge"
+        err.print(f"[bold red]error:[/] {e.format_message()} (see `{cmd} --help`)", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
     except EOEdgeError as e:
         if debug:
             raise
         err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        err.print("interrupted")
+        _interrupted()
         sys.exit(130)
     except Exception as e:  # noqa: BLE001 - last line of defence: never a traceback
         if debug:

@@ -80,8 +80,19 @@ def validate(model: Path, o: CompileOptions) -> tuple[str, tuple[int, int, int]]
         raise EOEdgeError(f"unknown --method {o.method!r}; choose {', '.join(METHODS)}")
     if o.output is not None and o.fp16 and o.int8:
         raise EOEdgeError("-o names one file: give it with only one of --fp16 / --int8")
-    if o.auto_fallback and not o.int8:
-        raise EOEdgeError("--auto-fallback applies to --int8")
+    if not o.int8:  # INT8-only options never silently ignored
+        given = [f for f, on in (("--auto-fallback", o.auto_fallback), ("--activations", o.activations != "auto"),
+                                 ("--calib", o.calib is not None), ("--method", o.method != "minmax"),
+                                 ("--quantize-ops", o.quantize_ops != "all"),
+                                 ("--fallback-rank", o.fallback_rank != "output")) if on]
+        if given:
+            raise EOEdgeError(f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to --int8")
+    if o.backend == "onnxruntime":  # TensorRT-only options
+        given = [f for f, on in (("--dla-core", o.dla_core is not None), ("--timing-cache", o.timing_cache is not None),
+                                 ("--workspace-mb", o.workspace_mb != 1024),
+                                 ("--batch-profile", o.batch_profile != "1,1,32")) if on]
+        if given:
+            raise EOEdgeError(f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to --backend tensorrt")
     if o.max_drop is not None and not (math.isfinite(o.max_drop) and o.max_drop >= 0):
         raise EOEdgeError(f"--max-drop must be a finite number of points >= 0, got {o.max_drop}")
     if o.calib_size < 1:
@@ -185,7 +196,7 @@ def run_compile(model: Path, o: CompileOptions, *, json_out: Path | None = None,
     if not ok:
         raise EOEdgeError(why)
     _, md = _load_proto(model)
-    cfg = ModelConfig.from_dict(md["config"])
+    cfg = ModelConfig.from_dict(md["config"], Path(model).name)
     val = _gate_data(o, quiet, log)
     parent_logits = None
     if val is not None:  # the FP32 parent's logits, computed once for every gate below

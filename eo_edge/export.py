@@ -233,6 +233,38 @@ def read_metadata(path_or_proto) -> dict[str, Any]:
     return decode_metadata({p.key: p.value for p in proto.metadata_props})
 
 
+def check_io(inputs: list[tuple[str, list]], n_outputs: int, name: str) -> None:
+    """The one graph-interface rule of eo-edge artifacts: one image input (N, 3, H, W) and one
+    logits output.
+
+    Args:
+        inputs: ``(name, dims)`` of the graph inputs that are not initializers (dims may hold
+            ``None``/strings/-1 for symbolic sizes).
+        n_outputs: number of graph outputs.
+        name: the file, for the message.
+
+    Raises:
+        EOEdgeError: two inputs, a non-4-D input, not 3 channels, or not one output (one line).
+    """
+    if len(inputs) != 1:
+        raise EOEdgeError(f"{name} has {len(inputs)} inputs ({', '.join(n for n, _ in inputs)}); eo-edge runs "
+                          "image classifiers with one input (N, 3, H, W)")
+    iname, dims = inputs[0]
+    if len(dims) != 4 or (isinstance(dims[1], int) and dims[1] > 0 and dims[1] != 3):
+        raise EOEdgeError(f"{name}: input '{iname}' has shape {list(dims)}; eo-edge's RGB pipeline feeds "
+                          "(N, 3, H, W) images")
+    if n_outputs != 1:
+        raise EOEdgeError(f"{name} has {n_outputs} outputs; eo-edge expects one logits output")
+
+
+def proto_io(model) -> tuple[list[tuple[str, list]], int]:
+    """``(inputs, n_outputs)`` of an ``onnx.ModelProto`` for :func:`check_io`."""
+    init = {i.name for i in model.graph.initializer}
+    ins = [(vi.name, [d.dim_value if d.HasField("dim_value") else -1 for d in vi.type.tensor_type.shape.dim])
+           for vi in model.graph.input if vi.name not in init]
+    return ins, len(model.graph.output)
+
+
 def decode_metadata(raw: dict[str, str]) -> dict[str, Any]:
     """Decode a ``metadata_props`` / ONNX Runtime ``custom_metadata_map`` dict."""
     out: dict[str, Any] = {}

@@ -17,12 +17,15 @@ from .errors import EOEdgeError
 
 
 def check_out_dir(path: str | os.PathLike) -> Path:
-    """Return ``Path(path)`` after checking that its parent folder exists.
+    """Return ``Path(path)`` (an output *file*) after checking that its parent folder exists and
+    that it is not itself a folder, before any work starts.
 
     Raises:
-        EOEdgeError: the output folder does not exist.
+        EOEdgeError: the output folder does not exist, or ``path`` is a folder.
     """
     p = Path(path)
+    if p.is_dir():
+        raise EOEdgeError(f"output {p} is a folder; give a file path")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise EOEdgeError(f"output folder does not exist: {parent}")

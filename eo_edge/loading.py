@@ -25,6 +25,8 @@ def open_model(path: Path, *, arch: str | None = None, preset: str | None = None
     path = Path(path)
     if not path.exists():
         raise EOEdgeError(f"model not found: {path}")
+    if path.is_dir():
+        raise EOEdgeError(f"{path} is a folder; give a checkpoint, ONNX or engine file")
     if path.suffix in CHECKPOINT_EXTS:
         from .evaluate import torch_logit_fn
         from .models.checkpoint import load_checkpoint
@@ -34,11 +36,21 @@ def open_model(path: Path, *, arch: str | None = None, preset: str | None = None
     from .backends import get_backend
     from .models.registry import ModelConfig
 
+    if path.suffix == ".onnx":  # one image input, one logits output (eo_edge.export.check_io)
+        import onnx
+
+        from .export import check_io, proto_io
+
+        try:
+            proto = onnx.load(str(path), load_external_data=False)
+        except Exception as e:  # noqa: BLE001 - DecodeError, ValueError ...
+            raise EOEdgeError(f"cannot read ONNX file {path}: {str(e).strip().splitlines()[0][:150]}") from None
+        check_io(*proto_io(proto), path.name)
     runner = get_backend(backend).load(path, threads=threads)
     md: dict[str, Any] = runner.metadata
     if "config" not in md:
         raise EOEdgeError(f"{path} carries no eo-edge metadata (export it with `eo-edge export`)")
-    cfg = ModelConfig.from_dict(md["config"])
+    cfg = ModelConfig.from_dict(md["config"], path.name)
     if img_size and img_size != cfg.input_size:
         raise EOEdgeError(f"{path.name} was exported for {cfg.input_size} px; re-export for --img-size {img_size}")
     return runner.infer, cfg, {"kind": md.get("precision", "onnx"), "sha256": None, "metadata": md}

@@ -122,8 +122,11 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
         ``best_epoch``, ``wall_time_s``, ``host``...), also written to ``metrics.json``.
 
     Raises:
-        EOEdgeError: bad options, no CUDA when asked for.
+        EOEdgeError: bad options, no CUDA when asked for, a dataset with fewer than 2 classes.
     """
+    if len(data.class_names) < 2:
+        raise EOEdgeError(f"the dataset has {len(data.class_names)} class ({', '.join(data.class_names)}); "
+                          "a classifier needs at least 2 class folders")
     import torch
     import torch.nn.functional as F
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

@@ -73,3 +73,80 @@ def test_cli_prepare_without_out_keeps_the_default_eurosat_cache(tmp_path):
     p = run_cli("data", "prepare", "--source", str(_folder(tmp_path, "b", 8)), "--home", str(home), "-q")
     assert_one_line_error(p, "refusing to replace", "--replace")
     assert _digest(home / "datasets" / "eurosat") == before
+
+
+def test_stray_and_nested_images_are_reported_not_made_classes(tmp_path):
+    """Images beside the class folders or in nested folders (folder and zip) are skipped with a
+    warning; they never become extra classes (a stray 2750/x.jpg used to become class "2750")."""
+    import shutil
+    import zipfile
+
+    from eo_edge.data import prepare
+    from eo_edge.data.subsets import CALIBRATION_DIR
+
+    src = tmp_path / "ds"
+    for cls in ("Forest", "River"):
+        (src / cls).mkdir(parents=True)
+        for f in sorted(CALIBRATION_DIR.glob(f"{cls}_*.jpg"))[:3]:
+            shutil.copy(f, src / cls / f.name)
+    first = sorted(CALIBRATION_DIR.glob("Forest_*.jpg"))[0]
+    shutil.copy(first, src / "stray.jpg")
+    (src / "Forest" / "extra").mkdir()
+    shutil.copy(first, src / "Forest" / "extra" / "nested.jpg")
+    m = prepare(src, tmp_path / "c1", progress=False)
+    assert m["class_names"] == ["Forest", "River"] and m["n_images"] == 6
+    assert any("stray.jpg" in w for w in m["warnings"]) and any("Forest/extra" in w for w in m["warnings"])
+    zpath = tmp_path / "ds.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        for f in sorted(src.rglob("*.jpg")):
+            z.write(f, "2750/" + f.relative_to(src).as_posix())
+    m = prepare(zpath, tmp_path / "c2", progress=False)
+    assert m["class_names"] == ["Forest", "River"] and m["n_images"] == 6
+    assert any("2750/stray.jpg" in w for w in m["warnings"]) and any("nested.jpg" in w for w in m["warnings"])
+
+
+def test_one_class_dataset_is_refused_before_training(tmp_path):
+    import shutil
+
+    from conftest import assert_one_line_error, run_cli
+    from eo_edge.data.subsets import CALIBRATION_DIR
+
+    src = tmp_path / "one" / "Forest"
+    src.mkdir(parents=True)
+    for f in sorted(CALIBRATION_DIR.glob("Forest_*.jpg"))[:8]:
+        shutil.copy(f, src / f.name)
+    p = run_cli("train", "--data", str(src.parent), "--epochs", "1", "-q", "--out", str(tmp_path / "run"),
+                env={"EO_EDGE_HOME": str(tmp_path / "home")})
+    assert_one_line_error(p, "1 class (Forest)", "at least 2")
+    assert not (tmp_path / "run").exists()
+
+
+def test_sigint_during_compile_keeps_the_old_file_and_says_so(tmp_path, home, prepared):
+    """Ctrl-C in the middle of an INT8 compile: exit 130 with one line saying what was kept; the
+    previous artifact and its sidecar are unchanged and no partial file is left."""
+    import hashlib
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    m = tmp_path / "r8.onnx"
+    shutil.copy(ROOT / "models" / "resnet8_eurosat64.onnx", m)
+    old = tmp_path / "r8.int8-minmax-u8.onnx"
+    old.write_bytes(b"previous artifact")
+    (tmp_path / "r8.int8-minmax-u8.onnx.json").write_text("{}\n")
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir()}
+    proc = subprocess.Popen([sys.executable, "-m", "eo_edge.cli", "compile", str(m), "--int8", "--auto-fallback",
+                             "--max-drop", "0", "--eval-data", str(home / "datasets" / "eurosat"), "-q"],
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(6)  # inside calibration / the gate / the fallback search
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert "Traceback" not in err and " ".join(lines).startswith("interrupted: files already finished are kept")
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir()}
+    assert after == before  # old artifact and sidecar unchanged, no .partial file

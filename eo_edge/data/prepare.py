@@ -102,6 +102,10 @@ def decode_image(data: bytes) -> tuple[np.ndarray, str | None]:
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
+            if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+                # converting would clip every value above 255 (a 16-bit EO image is mostly above)
+                raise ValueError(f"{im.mode} ({'16' if '16' in im.mode else '32'}-bit) image: the RGB pipeline "
+                                 "takes 8-bit images and would saturate it at 255")
             notes = []
             if im.mode != "RGB":
                 notes.append(f"mode {im.mode}->RGB")
@@ -114,9 +118,21 @@ def decode_image(data: bytes) -> tuple[np.ndarray, str | None]:
                 notes.append(f"size {im.size[0]}x{im.size[1]}->{IMAGE_SIZE}x{IMAGE_SIZE}")
                 im = im.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
             arr = np.asarray(im, dtype=np.uint8).copy()
+    except ValueError as e:
+        raise ValueError(str(e)) from None
     except Exception as e:  # Pillow raises many types for bad files
         raise ValueError(f"{type(e).__name__}: {e}") from None
     return arr, ("; ".join(notes) or None)
+
+
+def class_depth(depths: list[int]) -> int:
+    """The path depth (``<root>/<class>/<image>`` = 3) most images sit at: the class-folder level.
+
+    Images at any other depth (stray files at the root, nested sub-folders) are reported, never
+    turned into extra classes (a stray ``2750/x.jpg`` would otherwise become class "2750")."""
+    from collections import Counter
+
+    return Counter(depths).most_common(1)[0][0] if depths else 0
 
 
 def _iter_archive(path: Path, issues: list[str]) -> Iterator[tuple[str, str, bytes]]:
@@ -127,6 +143,7 @@ def _iter_archive(path: Path, issues: list[str]) -> Iterator[tuple[str, str, byt
     except (zipfile.BadZipFile, OSError) as e:
         raise EOEdgeError(f"cannot read archive {path}: {e}") from None
     with zf:
+        infos = []
         for info in zf.infolist():
             if info.is_dir():
                 continue
@@ -134,7 +151,13 @@ def _iter_archive(path: Path, issues: list[str]) -> Iterator[tuple[str, str, byt
                 issues.append(f"refused archive entry outside the target folder: {info.filename}")
                 continue
             parts = posixpath.normpath(info.filename).split("/")
-            if len(parts) < 2 or Path(parts[-1]).suffix.lower() not in IMAGE_EXTS:
+            if Path(parts[-1]).suffix.lower() in IMAGE_EXTS:
+                infos.append((info, parts))
+        depth = class_depth([len(parts) for _, parts in infos])
+        for info, parts in infos:
+            if len(parts) != depth or depth < 2:
+                issues.append(f"skipped {info.filename}: not in a class folder (images of this archive sit at "
+                              f"<class>/<image> depth {depth})")
                 continue
             cls, fname = parts[-2], parts[-1]
             try:
@@ -165,7 +188,13 @@ def _iter_folder(path: Path, issues: list[str]) -> Iterator[tuple[str, str, byte
             except OSError as e:
                 issues.append(f"unreadable file {f.name}: {e}")
         return
+    for f in sorted(path.iterdir()):
+        if f.is_file() and f.suffix.lower() in IMAGE_EXTS:
+            issues.append(f"skipped {f.name}: an image beside the class folders, not in one")
     for cdir in sorted(subdirs, key=lambda d: d.name):
+        for sub in sorted(d for d in cdir.iterdir() if d.is_dir()):
+            issues.append(f"skipped folder {cdir.name}/{sub.name}: nested folders are not read (one level of class "
+                          "folders)")
         files = sorted((f for f in cdir.iterdir() if f.suffix.lower() in IMAGE_EXTS), key=lambda f: natural_key(f.name))
         if not files:
             issues.append(f"empty class folder skipped: {cdir.name}")
@@ -247,7 +276,9 @@ def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: 
                 names.append(rel)
             prog.advance(task)
     if not images:
-        raise EOEdgeError(f"no readable image found in {src}")
+        first = (skipped + issues)[:1]
+        raise EOEdgeError(f"no readable image found in {src}" + (f" ({len(skipped)} skipped; first: {first[0]})"
+                                                                   if first else ""))
     class_names = sorted(set(classes))
     cidx = {c: i for i, c in enumerate(class_names)}
     order = sorted(range(len(names)), key=lambda i: (classes[i], natural_key(names[i])))

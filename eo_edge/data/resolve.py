@@ -67,8 +67,22 @@ def resolve_data(data: Path | None, home: Path | None, progress: bool = True,
         if (cache / "manifest.json").is_file() and same_source(cache):
             return load_prepared(cache)
     log(f"preparing {data} -> {cache}")
-    prepare(data, cache, progress=progress)
+    m = prepare(data, cache, progress=progress)
+    report_issues(m, log)
     return load_prepared(cache)
+
+
+def report_issues(manifest: dict, log: Callable[[str], None], most: int = 5) -> None:
+    """Log what a prepare skipped, refused or converted (shown whether ``data prepare`` ran it or
+    ``--data`` prepared implicitly): up to ``most`` lines of each kind, then a count."""
+    for key, label in (("warnings", "warning"), ("skipped", "skipped")):
+        items = manifest.get(key) or []
+        for item in items[:most]:
+            log(f"[yellow]{label}:[/] {item}")
+        if len(items) > most:
+            log(f"[yellow]{label}:[/] ... and {len(items) - most} more (manifest.json lists all)")
+    if manifest.get("converted"):
+        log(f"converted {len(manifest['converted'])} images to 64x64 RGB (e.g. {manifest['converted'][0]})")
 
 
 def shipped_test_subset(limit: int | None = None) -> PreparedData:

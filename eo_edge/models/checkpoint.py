@@ -9,6 +9,7 @@ recognised by their keys; what they lack (input size, mean/std) comes from a pre
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +75,22 @@ def _torch_load(path: Path) -> Any:
 
     import torch
 
+    head = path.read_bytes()[:64] if path.is_file() else b""
+    if path.suffix.lower() == ".onnx" or (b"onnx" in head.lower() and not head.startswith(b"PK")):
+        raise EOEdgeError(f"{path} is an ONNX file, not a PyTorch checkpoint (.pt); give the checkpoint it was "
+                          "exported from")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise EOEdgeError(f"cannot read checkpoint {path}: {msg[:200]}") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        text = str(e)
+        glob = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if glob:  # a pickle that would run code or build arbitrary objects: never loaded
+            why = f"it holds a Python object ({glob.group(1)}) a weights-only load refuses; eo-edge never loads those"
+        elif "Weights only load failed" in text or isinstance(e, (EOFError, zipfile.BadZipFile)):
+            why = "not a readable PyTorch checkpoint (corrupt, truncated, or another file type)"
+        else:
+            why = (text.strip().splitlines() or [type(e).__name__])[0][:200]
+        raise EOEdgeError(f"cannot read checkpoint {path}: {why}") from None
 
 
 def load_checkpoint(path: str | os.PathLike, *, arch: str | None = None, preset: str | None = None,
@@ -102,13 +114,17 @@ def load_checkpoint(path: str | os.PathLike, *, arch: str | None = None, preset:
             do not match the architecture.
     """
     p = Path(path)
+    if p.is_dir():
+        raise EOEdgeError(f"{p} is a folder; give a checkpoint file (.pt/.pth)")
     if not p.is_file():
         raise EOEdgeError(f"checkpoint not found: {p}")
     obj = _torch_load(p)
     if not isinstance(obj, dict):
         raise EOEdgeError(f"{p} is not a checkpoint (a {type(obj).__name__}, expected a dict of tensors)")
     if obj.get("format") == FORMAT:
-        cfg = ModelConfig.from_dict(obj["config"])
+        cfg = ModelConfig.from_dict(obj["config"], p.name)
+        if arch and arch != cfg.arch:  # --arch is for bare state_dicts; never silently ignored
+            raise EOEdgeError(f"--arch {arch}: {p.name} is an eo-edge checkpoint of {cfg.arch}; drop --arch")
         if img_size:
             cfg = cfg.with_(input_size=int(img_size))
         sd, meta, kind = obj["state_dict"], obj.get("meta", {}), "eo-edge"

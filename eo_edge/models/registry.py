@@ -49,13 +49,27 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
-        """Inverse of :meth:`to_dict`; unknown keys are ignored."""
-        return cls(arch=d["arch"], input_size=int(d.get("input_size", 64)),
-                   mean=tuple(float(v) for v in d.get("mean", IMAGENET_MEAN)),
-                   std=tuple(float(v) for v in d.get("std", IMAGENET_STD)),
-                   class_names=tuple(d.get("class_names", EUROSAT_CLASSES)), role=d.get("role", "student"),
-                   extra=dict(d.get("extra", {})))
+    def from_dict(cls, d: dict[str, Any], source: str = "the model") -> "ModelConfig":
+        """Inverse of :meth:`to_dict`; unknown keys are ignored.
+
+        Raises:
+            EOEdgeError: ``d`` is not a valid config (a corrupt ``eo_edge.config`` in ONNX
+                metadata or a checkpoint): one line naming ``source``.
+        """
+        try:
+            cfg = cls(arch=str(d["arch"]), input_size=int(d.get("input_size", 64)),
+                      mean=tuple(float(v) for v in d.get("mean", IMAGENET_MEAN)),
+                      std=tuple(float(v) for v in d.get("std", IMAGENET_STD)),
+                      class_names=tuple(str(c) for c in d.get("class_names", EUROSAT_CLASSES)),
+                      role=str(d.get("role", "student")), extra=dict(d.get("extra", {})))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise EOEdgeError(f"{source} carries a corrupt eo-edge config ({type(e).__name__}: {e}); "
+                              "re-export it with `eo-edge export`") from None
+        if cfg.input_size < 1 or len(cfg.mean) != 3 or len(cfg.std) != 3 or len(cfg.class_names) < 2:
+            raise EOEdgeError(f"{source} carries a corrupt eo-edge config (input_size {cfg.input_size}, "
+                              f"{len(cfg.mean)} means, {len(cfg.std)} stds, {len(cfg.class_names)} classes); "
+                              "re-export it with `eo-edge export`")
+        return cfg
 
     def with_(self, **kw: Any) -> "ModelConfig":
         """A copy with some fields replaced."""
