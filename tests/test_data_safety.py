@@ -150,3 +150,30 @@ def test_sigint_during_compile_keeps_the_old_file_and_says_so(tmp_path, home, pr
     assert "Traceback" not in err and " ".join(lines).startswith("interrupted: files already finished are kept")
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir()}
     assert after == before  # old artifact and sidecar unchanged, no .partial file
+
+
+def test_disk_full_while_saving_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
+    """train's checkpoints go through atomic_path (as save_checkpoint does): ENOSPC mid-write is one
+    clear error and the previous file is unchanged, with no temporary left."""
+    import errno
+    import shutil
+
+    import torch
+
+    from conftest import ROOT
+    from eo_edge.errors import EOEdgeError
+    from eo_edge.models.checkpoint import load_checkpoint, save_checkpoint
+
+    model, cfg, _ = load_checkpoint(ROOT / "models" / "resnet8_eurosat64.pt")
+    dst = tmp_path / "last.pt"
+    shutil.copy(ROOT / "models" / "resnet8_eurosat64.pt", dst)
+    before = dst.read_bytes()
+
+    def full(obj, f, *a, **k):
+        open(f, "wb").write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(EOEdgeError, match="disk full"):
+        save_checkpoint(dst, model, cfg)
+    assert dst.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
