@@ -52,28 +52,37 @@ def _log(msg: str) -> None:
     err.print(msg, highlight=False)
 
 
-def _data(data: Optional[Path], home: Optional[Path], quiet: bool):
-    """The dataset of ``--data`` (see :func:`eo_edge.data.resolve.resolve_data`), logging to stderr."""
+def _data(data: Optional[Path], home: Optional[Path], quiet: bool, dataset: Optional[str] = None):
+    """The dataset of ``--data`` (see :func:`eo_edge.data.resolve.resolve_data`), logging to stderr;
+    with no ``--data``, the cache named ``dataset`` (a model's own data; default eurosat)."""
     from .data.resolve import resolve_data
 
-    return resolve_data(data, home, not quiet, _log)
+    return resolve_data(data, home, not quiet, _log, dataset=dataset)
 
 
 @data_app.command("prepare")
 def data_prepare(
-    source: Path = typer.Option(..., "--source", help="EuroSAT.zip (official layout 2750/<Class>/*.jpg) or a folder of class sub-folders."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Cache folder (default HOME/datasets/eurosat)."),
+    source: Path = typer.Option(..., "--source", help="EuroSAT.zip (official layout 2750/<Class>/*.jpg), a folder of "
+                                "class sub-folders, or a root with train/, optional val/, and test/ class folders."),
+    name: Optional[str] = typer.Option(None, "--name", help="Cache name under HOME/datasets (default: eurosat for "
+                                       "EuroSAT.zip, else the source's own name)."),
+    size: Optional[int] = typer.Option(None, "--size", help="Resize every image to SIZE x SIZE px (default: keep "
+                                       "their own size, which must then be equal)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Cache folder (default HOME/datasets/<name>)."),
     sha256: Optional[str] = typer.Option(None, "--sha256", help="Expected sha256 of the archive (default: the known EuroSAT one)."),
     replace: bool = typer.Option(False, "--replace", help="Replace a cache prepared from another source."),
     home: Optional[Path] = HomeOpt,
     json_out: Optional[Path] = JsonOpt,
     quiet: bool = QuietOpt,
 ):
-    """Decode every image once (64x64 RGB uint8) and cache it for training and evaluation.
+    """Decode every image once (RGB uint8 at its own size) and cache it for training and evaluation.
 
-    Corrupt files are listed and skipped; converted images (other size or mode) are reported.
+    Corrupt files are listed and skipped; converted images (mode, size) are reported. A root with
+    train/ and test/ folders keeps its own split (val carved from train when there is no val/).
 
-    Example: eo-edge data prepare --source ../shared/data/EuroSAT.zip
+    Examples:
+      eo-edge data prepare --source ../shared/data/EuroSAT.zip
+      eo-edge data prepare --source my_scenes/ --name scenes256      (my_scenes/train/<Class>/..., test/...)
     """
     from .data.prepare import prepare
     from .data.split import split_indices
@@ -81,8 +90,17 @@ def data_prepare(
     from .fileio import write_json
     from .home import home_dir
 
-    dest = out_dir or home_dir(home) / "datasets" / ("eurosat" if source.name == "EuroSAT.zip" or source.is_dir() else source.stem)
-    m = prepare(source, dest, sha256=sha256, progress=not quiet, replace=replace)
+    from .data.resolve import dataset_name, source_fingerprint
+
+    if size is not None and not 1 <= size <= 4096:
+        raise EOEdgeError(f"--size must be between 1 and 4096 px, got {size}")
+    if name is not None and (not name or "/" in name or name.startswith(".")):
+        raise EOEdgeError(f"--name {name!r}: give a plain folder name")
+    if not source.exists():
+        raise EOEdgeError(f"data source not found: {source}")
+    dest = out_dir or home_dir(home) / "datasets" / (name or dataset_name(source))
+    m = prepare(source, dest, sha256=sha256, progress=not quiet, replace=replace, size=size,
+                source_key=source_fingerprint(source))
     from .data.resolve import report_issues
 
     report_issues(m, _log, most=10**9)
@@ -262,6 +280,7 @@ def eval_cmd(
       eo-edge eval resnet8.int8.onnx --split val --json r.json
     """
     from .data.split import split_indices
+    from .evaluate import check_classes
     from .fileio import check_not_input, write_json
     from .loading import open_model
 
@@ -276,8 +295,12 @@ def eval_cmd(
     if json_out is not None:
         check_not_input(json_out, model_path, what="--json")
     fn, cfg, info = open_model(model_path, arch=arch, preset=preset, img_size=img_size, backend=backend)
-    ds = _data(data, home, quiet)
+    ds = _data(data, home, quiet, dataset=cfg.extra.get("dataset"))
+    check_classes(cfg.class_names, ds.class_names, model_path.name)
     sub = ds.subset(split_indices(ds, split))
+    from .data.split import split_source
+
+    _log(f"data: {split} split of {ds.root or data} ({len(sub)} images; {split_source(ds)})")
     from .evaluate import evaluate
 
     rep = evaluate(fn, sub, cfg.input_size, cfg.mean, cfg.std, cfg.class_names, batch_size=batch_size, progress=not quiet)
@@ -390,6 +413,7 @@ def bench(
     precisions: str = typer.Option(",".join(PRECISIONS), "--precisions", help="Precisions to compile FP32 inputs to (comma-separated)."),
     backend: str = typer.Option("onnxruntime", "--backend", help="onnxruntime (x86, CI) or tensorrt (Jetson)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset (default: prepared EuroSAT test split, else the shipped 1,000-image test subset)."),
+    split: str = typer.Option("test", "--split", help="Split of --data to measure on: test, val, train or all."),
     runs: int = typer.Option(200, "--runs", help="Timed batch-1 runs per artifact (at least 200 for the reference protocol)."),
     warmup: int = typer.Option(50, "--warmup", help="Untimed warm-up runs per artifact."),
     rounds: int = typer.Option(10, "--rounds", help="Interleaved rounds the timed runs are split into."),
@@ -466,7 +490,9 @@ def bench(
     check_batch_memory([Path(p) for p in paths], batch)
     arts = prepare_artifacts(paths, precs, home_dir(home) / "bench-cache", _log, backend=backend)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ds, info = measurement_data(data, home, not quiet, log=_log)
+    if split not in ("train", "val", "test", "all"):
+        raise EOEdgeError(f"unknown --split {split!r}; choose train, val, test or all")
+    ds, info = measurement_data(data, home, not quiet, log=_log, split=split)
     _log(f"benchmarking {len(arts)} artifacts on {info['kind']} ({info['n_images']} images), backend {backend}")
     opts = BenchOptions(warmup=warmup, runs=runs, rounds=rounds, throughput_batch=batch, threads=threads,
                         backend=backend, corruptions=cors, severities=sevs, peak=peak, memory=memory, power=power,

@@ -508,6 +508,9 @@ def gate(fn_new: Callable, parent_logits: np.ndarray, data, cfg, progress: bool 
     from .compare import compare_logits
     from .evaluate import predict_logits
 
+    from .evaluate import check_classes
+
+    check_classes(cfg.class_names, data.class_names)
     remap = np.array([list(cfg.class_names).index(c) for c in data.class_names])
     y = remap[data.labels]
     a = predict_logits(fn_new, data, cfg.input_size, cfg.mean, cfg.std, progress=progress, desc="gate: artifact")

@@ -8,6 +8,7 @@ previous file (if any) untouched.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import platform
@@ -16,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+
+import numpy as np
 
 from . import __version__
 from .errors import EOEdgeError
@@ -115,14 +118,26 @@ def validate(model: Path, o: CompileOptions) -> tuple[str, tuple[int, int, int]]
     return act, (bmin, bopt, bmax)
 
 
-def _gate_data(o: CompileOptions, quiet: bool, log: Callable[[str], None]):
-    """Validation data for the gate (the prepared split's ``val``, or all of ``--eval-data``), or None."""
+def _gate_data(o: CompileOptions, quiet: bool, log: Callable[[str], None], dataset: str | None = None):
+    """Validation data for the gate: the ``val`` split of ``--eval-data`` (or, with none, of the
+    model's own dataset ``dataset``); all of ``--eval-data`` only when it has no val split. None
+    when there is no data and no gate option asks for one."""
     from .data.resolve import resolve_data
-    from .data.split import split_indices
+    from .data.split import split_indices, split_source
 
     try:
-        ds = resolve_data(o.eval_data, o.home, not quiet, log)
-        return ds.subset(split_indices(ds, "val")) if o.eval_data is None else ds
+        ds = resolve_data(o.eval_data, o.home, not quiet, log, dataset=dataset)
+        try:
+            val = ds.subset(split_indices(ds, "val"))
+            log(f"gate data: val split of {ds.root or o.eval_data} ({len(val)} images; {split_source(ds)})"
+                + (f", --max-drop {o.max_drop}" if o.max_drop is not None else ""))
+            return val
+        except EOEdgeError:
+            if o.eval_data is None:
+                raise
+            log(f"gate data: {o.eval_data} has no validation split: gating on all of its {len(ds)} images"
+                + (f", --max-drop {o.max_drop}" if o.max_drop is not None else ""))
+            return ds
     except EOEdgeError as e:
         if o.eval_data is not None or o.max_drop is not None or o.auto_fallback:
             raise EOEdgeError(f"accuracy gate needs validation data: {e}") from None
@@ -197,7 +212,11 @@ def run_compile(model: Path, o: CompileOptions, *, json_out: Path | None = None,
         raise EOEdgeError(why)
     _, md = _load_proto(model)
     cfg = ModelConfig.from_dict(md["config"], Path(model).name)
-    val = _gate_data(o, quiet, log)
+    val = _gate_data(o, quiet, log, dataset=cfg.extra.get("dataset"))
+    if val is not None:
+        from .evaluate import check_classes
+
+        check_classes(cfg.class_names, val.class_names, Path(model).name)
     parent_logits = None
     if val is not None:  # the FP32 parent's logits, computed once for every gate below
         parent_logits = predict_logits(OnnxRuntimeRunner(model).infer, val, cfg.input_size, cfg.mean, cfg.std,
@@ -221,10 +240,24 @@ def run_compile(model: Path, o: CompileOptions, *, json_out: Path | None = None,
             if prec == "fp16":
                 rec = to_fp16(model, tmp)
             else:
-                cdir = o.calib or CALIBRATION_DIR
-                imgs, names, hashes, skipped = load_flat_images(cdir, o.calib_size)
-                for s in skipped:
-                    log(f"[yellow]warning:[/] calibration image skipped: {s}")
+                own = cfg.extra.get("dataset")
+                if o.calib is None and own not in (None, "eurosat"):
+                    # the model's own training data, not the shipped EuroSAT images
+                    from .data.resolve import resolve_data
+                    from .data.split import calibration_indices
+
+                    dsc = resolve_data(None, o.home, not quiet, log, dataset=own)
+                    idx = calibration_indices(dsc, o.calib_size)
+                    imgs, names = dsc.images[idx], [dsc.names[i] for i in idx]
+                    hashes = [hashlib.sha256(np.ascontiguousarray(dsc.images[i]).tobytes()).hexdigest() for i in idx]
+                    cdir = dsc.root
+                    log(f"calibration: {len(idx)} training images of {own}, stratified by class (seeded)")
+                else:
+                    cdir = o.calib or CALIBRATION_DIR
+                    imgs, names, hashes, skipped = load_flat_images(cdir, o.calib_size)
+                    for s in skipped:
+                        log(f"[yellow]warning:[/] calibration image skipped: {s}")
+                    log(f"calibration: {len(imgs)} images of {cdir}")
                 if len(imgs) < o.calib_size:
                     log(f"[yellow]warning:[/] only {len(imgs)} calibration images in {cdir} (asked for {o.calib_size})")
                 cx = preprocess(imgs, cfg.input_size, cfg.mean, cfg.std)

@@ -51,6 +51,21 @@ def torch_logit_fn(model, device: str = "cpu") -> LogitFn:
     return fn
 
 
+def check_classes(model_class_names: Sequence[str], data_class_names: Sequence[str], model: str = "the model") -> None:
+    """The one class-compatibility rule: every class of the data must be a class of the model.
+
+    Raises:
+        EOEdgeError: one line naming the unknown classes and the model's.
+    """
+    from .errors import EOEdgeError
+
+    missing = [c for c in data_class_names if c not in model_class_names]
+    if missing:
+        raise EOEdgeError(f"data classes unknown to {model}: {', '.join(missing[:5])}"
+                          + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
+                          + f"; it knows {', '.join(list(model_class_names)[:10])}")
+
+
 def evaluate(fn: LogitFn, data: PreparedData, input_size: int, mean: Sequence[float], std: Sequence[float],
              model_class_names: Sequence[str] | None = None, batch_size: int = 256, progress: bool = True) -> dict:
     """Top-1, macro precision/recall/F1, per-class accuracy and confusion of ``fn`` on ``data``.
@@ -60,12 +75,8 @@ def evaluate(fn: LogitFn, data: PreparedData, input_size: int, mean: Sequence[fl
     Raises:
         EOEdgeError: the data holds classes the model does not know.
     """
-    from .errors import EOEdgeError
-
     names = list(model_class_names or data.class_names)
-    missing = [c for c in data.class_names if c not in names]
-    if missing:
-        raise EOEdgeError(f"data classes unknown to the model: {', '.join(missing)}")
+    check_classes(names, data.class_names)
     remap = np.array([names.index(c) for c in data.class_names])
     y = remap[data.labels]
     logits = predict_logits(fn, data, input_size, mean, std, batch_size, progress)

@@ -23,7 +23,7 @@ import numpy as np
 
 from .data.d4 import to_model_input
 from .data.prepare import PreparedData
-from .data.split import split_indices, train_rows
+from .data.split import split_indices, split_source, train_rows
 from .errors import EOEdgeError
 from .fileio import atomic_path, write_json
 from .hostinfo import host_description
@@ -160,6 +160,12 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
     out_dir.mkdir(parents=True, exist_ok=True)
 
     model, cfg = create_model(opts.arch, input_size=opts.img_size, class_names=tuple(data.class_names))
+    # the data the model belongs to travels in its config (checkpoint, ONNX metadata): commands given
+    # no --data use this dataset, never whatever was prepared last
+    cfg = cfg.with_(extra={**cfg.extra, "dataset": data.root.name if data.root is not None else None})
+    src_px = int(data.images.shape[1])
+    if src_px != opts.img_size:
+        log(f"note: the {src_px} px images are resized to the model's {opts.img_size} px input (--img-size)")
     model.to(device)
     fmt = torch.channels_last  # ~1.6x faster convolutions on CPU (oneDNN), harmless on GPU
     model.to(memory_format=fmt)
@@ -290,7 +296,7 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
     result = {"arch": opts.arch, "img_size": opts.img_size, "epochs": opts.epochs, "seed": opts.seed,
               "best_epoch": best_epoch, "best_val_top1": best, "top1": test["top1"], "n_images": test["n_images"],
               "test": test, "wall_time_s": wall, "host": host, "device": device, "options": asdict(opts),
-              "command": command, "split": "eo_edge/resources/eurosat_split.json",
+              "command": command, "split": split_source(data),
               "params": int(sum(p.numel() for p in best_model.parameters()))}
     # store the final test metrics in best.pt's meta as well
     save_checkpoint(out_dir / "best.pt", best_model, best_cfg,

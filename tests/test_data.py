@@ -88,8 +88,12 @@ def test_odd_and_bad_images(tmp_path):
     rgba.save(src / "Highway" / "Highway_2.png")  # RGBA
     im.resize((32, 32)).save(src / "Highway" / "Highway_3.jpg")  # wrong size
     (src / "Highway" / "Highway_4.jpg").write_bytes(b"not an image at all")
-    m = prepare(src, tmp_path / "cache", progress=False)
-    assert m["n_images"] == 4
+    # mixed sizes: refused unless a size is asked for (then every resize is reported)
+    with pytest.raises(EOEdgeError, match=r"different sizes \(64x64: 3, 32x32: 1\); pass --size"):
+        prepare(src, tmp_path / "cache", progress=False)
+    assert not (tmp_path / "cache").exists()
+    m = prepare(src, tmp_path / "cache", progress=False, size=64)
+    assert m["n_images"] == 4 and m["image_shape"] == [64, 64, 3] and m["resized_to"] == 64
     assert sorted(s.split(":")[0] for s in m["skipped"]) == ["Forest/Forest_2.jpg", "Highway/Highway_4.jpg"]
     conv = {c.split(":")[0]: c for c in m["converted"]}
     assert "mode L->RGB" in conv["Highway/Highway_1.png"] and "mode RGBA->RGB" in conv["Highway/Highway_2.png"]

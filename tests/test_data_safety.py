@@ -66,11 +66,19 @@ def test_prepare_failure_while_writing_keeps_the_previous_cache(tmp_path, monkey
 
 
 def test_cli_prepare_without_out_keeps_the_default_eurosat_cache(tmp_path):
+    """Caches are named: another dataset goes to HOME/datasets/<its name>; the eurosat cache is
+    never replaced by another source (only with --replace)."""
     home = tmp_path / "home"
-    p = run_cli("data", "prepare", "--source", str(_folder(tmp_path, "a", 10)), "--home", str(home), "-q")
+    p = run_cli("data", "prepare", "--source", str(_folder(tmp_path, "a", 10)), "--name", "eurosat", "--home",
+                str(home), "-q")
     assert p.returncode == 0, p.stderr
     before = _digest(home / "datasets" / "eurosat")
-    p = run_cli("data", "prepare", "--source", str(_folder(tmp_path, "b", 8)), "--home", str(home), "-q")
+    b = _folder(tmp_path, "b", 8)
+    p = run_cli("data", "prepare", "--source", str(b), "--home", str(home), "-q")
+    assert p.returncode == 0, p.stderr
+    assert (home / "datasets" / b.name / "manifest.json").is_file()  # its own name
+    assert _digest(home / "datasets" / "eurosat") == before
+    p = run_cli("data", "prepare", "--source", str(b), "--name", "eurosat", "--home", str(home), "-q")
     assert_one_line_error(p, "refusing to replace", "--replace")
     assert _digest(home / "datasets" / "eurosat") == before
 
@@ -147,7 +155,9 @@ def test_sigint_during_compile_keeps_the_old_file_and_says_so(tmp_path, home, pr
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    assert "Traceback" not in err and " ".join(lines).startswith("interrupted: files already finished are kept")
+    joined = " ".join(lines)
+    assert "Traceback" not in err and "interrupted: files already finished are kept" in joined, err
+    assert joined.endswith("the last finished epoch)"), err  # the last thing said
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir()}
     assert after == before  # old artifact and sidecar unchanged, no .partial file
 

@@ -42,7 +42,7 @@ class PreparedData:
     """A decoded dataset held in memory.
 
     Attributes:
-        images: uint8 array (N, 64, 64, 3), RGB, HWC.
+        images: uint8 array (N, H, W, 3), RGB, HWC (EuroSAT: 64 x 64).
         labels: int64 array (N,), index into ``class_names``.
         names: relative paths ``<Class>/<file>`` (N,), the keys of the committed split.
         class_names: class names in label order (alphabetical, as torchvision ImageFolder).
@@ -88,8 +88,12 @@ def safe_member_path(name: str, root: Path) -> Path | None:
     return target
 
 
-def decode_image(data: bytes) -> tuple[np.ndarray, str | None]:
-    """Decode one image file's bytes to a (64, 64, 3) uint8 RGB array.
+def decode_image(data: bytes, size: int | None = IMAGE_SIZE) -> tuple[np.ndarray, str | None]:
+    """Decode one image file's bytes to an (H, W, 3) uint8 RGB array.
+
+    Args:
+        size: resize to ``size`` x ``size`` (bilinear; reported in the note), or None to keep the
+            image's own size.
 
     Returns:
         ``(array, note)``: ``note`` says what was converted (mode, size), else None.
@@ -114,9 +118,9 @@ def decode_image(data: bytes) -> tuple[np.ndarray, str | None]:
                     bg = Image.new("RGBA", im.size, (0, 0, 0, 255))
                     im = Image.alpha_composite(bg, im)
                 im = im.convert("RGB")
-            if im.size != (IMAGE_SIZE, IMAGE_SIZE):
-                notes.append(f"size {im.size[0]}x{im.size[1]}->{IMAGE_SIZE}x{IMAGE_SIZE}")
-                im = im.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+            if size is not None and im.size != (size, size):
+                notes.append(f"size {im.size[0]}x{im.size[1]}->{size}x{size}")
+                im = im.resize((size, size), Image.Resampling.BILINEAR)
             arr = np.asarray(im, dtype=np.uint8).copy()
     except ValueError as e:
         raise ValueError(str(e)) from None
@@ -208,8 +212,38 @@ def _iter_folder(path: Path, issues: list[str]) -> Iterator[tuple[str, str, byte
             yield cdir.name, f"{cdir.name}/{f.name}", data
 
 
+SPLIT_DIRS = ("train", "val", "test")
+VAL_FRACTION = 0.15  # of each class's train images, when a split layout has no val/ folder
+
+
+def split_layout(src: Path) -> list[str] | None:
+    """The split folders of a ``train/ [val/] test/`` dataset root (each holding class folders),
+    or None for a plain folder of class folders."""
+    if src.is_dir() and (src / "train").is_dir() and (src / "test").is_dir():
+        return [s for s in SPLIT_DIRS if (src / s).is_dir()]
+    return None
+
+
+def carve_val(train: list[str], classes: dict[str, str], fraction: float = VAL_FRACTION,
+              seed: int = 0) -> tuple[list[str], list[str]]:
+    """Split ``train`` names into (train, val): per class, ``round(fraction x n)`` images chosen
+    with ``numpy.random.default_rng(seed + k)`` (k = the class's index in sorted order) go to val."""
+    by: dict[str, list[str]] = {}
+    for n in train:
+        by.setdefault(classes[n], []).append(n)
+    tr, va = [], []
+    for k, cls in enumerate(sorted(by)):
+        items = sorted(by[cls], key=natural_key)
+        perm = np.random.default_rng(seed + k).permutation(len(items))
+        n_va = int(round(fraction * len(items)))
+        va += [items[i] for i in perm[:n_va]]
+        tr += [items[i] for i in perm[n_va:]]
+    return sorted(tr, key=natural_key), sorted(va, key=natural_key)
+
+
 def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: str | None = None,
-            progress: bool = True, replace: bool = False) -> dict:
+            progress: bool = True, replace: bool = False, size: int | None = None,
+            source_key: str | None = None) -> dict:
     """Decode a EuroSAT-style dataset and cache it as uint8 arrays.
 
     Args:
@@ -221,6 +255,14 @@ def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: 
         sha256: expected sha256 of an archive; defaults to the known one for
             ``EuroSAT.zip`` (or the ``<archive>.sha256`` file beside it).
         progress: show a rich progress bar.
+        size: resize every image to ``size`` x ``size`` px (bilinear); None keeps the images'
+            own size, which must then be the same for all (EuroSAT: 64).
+        source_key: the source's content fingerprint (``eo_edge.data.resolve.source_fingerprint``),
+            recorded so a changed source is re-prepared.
+
+    A folder with ``train/``, optional ``val/`` and ``test/`` sub-folders of class folders keeps
+    that split (``manifest["split"]``; names are ``<split>/<Class>/<file>``); without ``val/`` a
+    validation split of 15 % per class is carved from train, seeded (:func:`carve_val`).
 
     Returns:
         The manifest dict: ``n_images``, ``class_names``, ``counts``, ``skipped`` (list of
@@ -253,10 +295,20 @@ def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: 
         it = _iter_archive(src, issues)
         total = _count_archive(src)
     elif src.is_dir():
-        it = _iter_folder(src, issues)
+        layout = split_layout(src)
+        if layout is None:
+            it = _iter_folder(src, issues)
+        else:
+            def _split_iter():
+                for sp in layout:
+                    for cls, rel, data in _iter_folder(src / sp, issues):
+                        yield cls, f"{sp}/{rel}", data
+            it = _split_iter()
         total = None
     else:
         raise EOEdgeError(f"data source is neither a file nor a folder: {src}")
+    if src.is_file():
+        layout = None
 
     images, classes, names, converted, skipped = [], [], [], [], []
     from rich.progress import Progress
@@ -265,7 +317,7 @@ def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: 
         task = prog.add_task("decoding images", total=total)
         for cls, rel, data in it:
             try:
-                arr, note = decode_image(data)
+                arr, note = decode_image(data, size)
             except ValueError as e:
                 skipped.append(f"{rel}: {e}")
             else:
@@ -279,6 +331,13 @@ def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: 
         first = (skipped + issues)[:1]
         raise EOEdgeError(f"no readable image found in {src}" + (f" ({len(skipped)} skipped; first: {first[0]})"
                                                                    if first else ""))
+    shapes: dict[tuple, int] = {}
+    for a in images:
+        shapes[a.shape[:2]] = shapes.get(a.shape[:2], 0) + 1
+    if len(shapes) > 1:
+        listed = ", ".join(f"{h}x{w}: {c}" for (h, w), c in sorted(shapes.items(), key=lambda kv: -kv[1])[:4])
+        raise EOEdgeError(f"images in {src} have different sizes ({listed}); pass --size S to resize them all "
+                          "to S x S px")
     class_names = sorted(set(classes))
     cidx = {c: i for i, c in enumerate(class_names)}
     order = sorted(range(len(names)), key=lambda i: (classes[i], natural_key(names[i])))
@@ -290,8 +349,11 @@ def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: 
         "format": "eo-edge-data/1",
         "source": str(src.resolve()),
         "source_sha256": src_sha,
+        "source_key": source_key or (f"sha256:{src_sha}" if src_sha else None),
+        "name": out.name,
         "n_images": int(len(lab_arr)),
-        "image_shape": [IMAGE_SIZE, IMAGE_SIZE, 3],
+        "image_shape": list(img_arr.shape[1:]),
+        "resized_to": size,
         "class_names": class_names,
         "counts": {c: int((lab_arr == i).sum()) for i, c in enumerate(class_names)},
         "skipped": skipped,
@@ -299,6 +361,14 @@ def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: 
         "warnings": issues,
         "names": names,
     }
+    if layout is not None:
+        by_split = {sp: [n for n in names if n.split("/")[0] == sp] for sp in SPLIT_DIRS}
+        method = "the dataset's own " + "/, ".join(layout) + "/ folders"
+        if "val" not in layout:
+            cls_of = dict(zip(names, (class_names[i] for i in lab_arr)))
+            by_split["train"], by_split["val"] = carve_val(by_split["train"], cls_of)
+            method += f"; val carved from train: {VAL_FRACTION:.0%} per class, seeded (eo_edge.data.prepare.carve_val)"
+        manifest["split"] = {"method": method, **by_split}
     _write_cache(out, img_arr, lab_arr, manifest)
     return manifest
 

@@ -24,14 +24,37 @@ def _log_stderr(msg: str) -> None:
     print(msg, flush=True)
 
 
+def dataset_name(source: Path) -> str:
+    """The cache name of a source: ``eurosat`` for the official ``EuroSAT.zip``, else the
+    source's own name (folder name, or archive stem)."""
+    return "eurosat" if source.name == "EuroSAT.zip" else (source.stem if source.is_file() else source.name)
+
+
+def source_fingerprint(source: Path) -> str:
+    """What a cache was made from, by content: an archive's sha256, or for a folder the sha256
+    of every file's relative path, size and modification time (a changed folder is re-read)."""
+    from ..fileio import sha256_file
+
+    if source.is_file():
+        return "sha256:" + sha256_file(source)
+    h = hashlib.sha256()
+    for f in sorted(p for p in source.rglob("*") if p.is_file()):
+        st = f.stat()
+        h.update(f"{f.relative_to(source).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return "files:" + h.hexdigest()[:32]
+
+
 def resolve_data(data: Path | None, home: Path | None, progress: bool = True,
-                 log: Callable[[str], None] = _log_stderr) -> PreparedData:
+                 log: Callable[[str], None] = _log_stderr, dataset: str | None = None) -> PreparedData:
     """Load the dataset a command was given.
 
     Args:
         data: ``--data``: a prepared cache folder (has ``manifest.json``), or a source that is
-            prepared into ``HOME/datasets/`` first (EuroSAT.zip -> ``eurosat``, any other
-            source -> ``<stem>-<hash of its path>``); None: the default cache.
+            prepared into ``HOME/datasets/<name>`` first (:func:`dataset_name`); a cache of that
+            name made from another source is never replaced (this one goes to
+            ``<name>-<hash of its path>``), one made from the same source is re-made when the
+            source's content changed (:func:`source_fingerprint`). None: the cache named
+            ``dataset`` (the dataset a model was trained on; default ``eurosat``).
         home: ``--home`` (see :func:`eo_edge.home.home_dir`).
 
     Returns:
@@ -44,30 +67,40 @@ def resolve_data(data: Path | None, home: Path | None, progress: bool = True,
 
     h = home_dir(home)
     if data is None:
-        default = h / "datasets" / "eurosat"
+        name = dataset or "eurosat"
+        default = h / "datasets" / name
         if (default / "manifest.json").is_file():
             return load_prepared(default)
-        raise EOEdgeError("no dataset: pass --data EuroSAT.zip (or a prepared folder), "
-                          "or run `eo-edge data prepare --source EuroSAT.zip` once")
+        raise EOEdgeError(f"no dataset: the model's data ({name}) is not prepared in {h / 'datasets'}; pass --data "
+                          "(EuroSAT.zip, a folder, or a prepared cache), or run `eo-edge data prepare --source ...` once")
     if not data.exists():
         raise EOEdgeError(f"data not found: {data}")
     if data.is_dir() and (data / "manifest.json").is_file():
         return load_prepared(data)
+    name = dataset_name(data)
     key = hashlib.sha1(str(data.resolve()).encode()).hexdigest()[:10]
-    keyed = h / "datasets" / f"{data.stem}-{key}"
-    # EuroSAT.zip goes to the default name unless that holds another source's cache; then to one keyed by path
-    cache = h / "datasets" / "eurosat" if data.name == "EuroSAT.zip" else keyed
-    def same_source(c: Path) -> bool:
-        return json.loads((c / "manifest.json").read_text()).get("source") == str(data.resolve())
+    fp = source_fingerprint(data)
 
-    if (cache / "manifest.json").is_file():
-        if same_source(cache):
-            return load_prepared(cache)
-        cache = keyed
-        if (cache / "manifest.json").is_file() and same_source(cache):
-            return load_prepared(cache)
+    def manifest(c: Path) -> dict:
+        try:
+            return json.loads((c / "manifest.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    for cache in (h / "datasets" / name, h / "datasets" / f"{name}-{key}"):
+        m = manifest(cache)
+        if not m:
+            break  # free: prepare here
+        if m.get("source") == str(data.resolve()):
+            if m.get("source_key") == fp:
+                return load_prepared(cache)
+            log(f"{data} changed since {cache.name} was prepared: preparing it again")
+            break
+    else:
+        raise EOEdgeError(f"{h / 'datasets'} holds other datasets under {name} and {name}-{key}; pass --data to a "
+                          "prepared folder, or `eo-edge data prepare --source ... --out NEW` first")
     log(f"preparing {data} -> {cache}")
-    m = prepare(data, cache, progress=progress)
+    m = prepare(data, cache, progress=progress, replace=True, source_key=fp)
     report_issues(m, log)
     return load_prepared(cache)
 
@@ -101,31 +134,37 @@ def shipped_test_subset(limit: int | None = None) -> PreparedData:
 
 
 def measurement_data(data: Path | None, home: Path | None, progress: bool = True, n: int | None = None,
-              log: Callable[[str], None] = _log_stderr) -> tuple[PreparedData, dict]:
-    """Test images for measuring: the prepared test split (``--data`` or the default cache),
-    else - only when ``--data`` was not given - the shipped test subset.
+                     log: Callable[[str], None] = _log_stderr, split: str = "test",
+                     dataset: str | None = None) -> tuple[PreparedData, dict]:
+    """Images for measuring: the ``split`` of the prepared data (``--data``, else the cache named
+    ``dataset``, default eurosat), else - only when ``--data`` was not given - the shipped test subset.
 
     Args:
-        n: at most this many images (a seeded random choice of the test split, or the first
+        n: at most this many images (a seeded random choice of the split, or the first
             ``n`` of the subset); None or <= 0: all.
+        split: "test" (default), "val", "train" or "all".
 
     Returns:
-        ``(data, {"kind": "test split" | "shipped test subset", "n_images", "source"})``.
+        ``(data, {"kind": "<split> split" | "shipped test subset", "n_images", "source", "split_source"})``.
 
     Raises:
         EOEdgeError: ``data`` was given but cannot be loaded.
     """
     n = None if n is None or n <= 0 else n
     try:
-        ds = resolve_data(data, home, progress, log)
+        ds = resolve_data(data, home, progress, log, dataset=dataset)
     except EOEdgeError:
-        if data is not None:
+        if data is not None or split != "test":
             raise
         sub = shipped_test_subset(n)
         return sub, {"kind": "shipped test subset", "n_images": len(sub),
-                     "source": "samples/eurosat-test-1000 (100 test-split images per class)"}
-    te = split_indices(ds, "test")
+                     "source": "samples/eurosat-test-1000 (100 test-split images per class)",
+                     "split_source": "the committed EuroSAT split's test part"}
+    from .split import split_source
+
+    te = split_indices(ds, split)
     if n is not None and n < len(te):
         te = np.sort(np.random.default_rng(0).choice(te, n, replace=False))
     sub = ds.subset(te)
-    return sub, {"kind": "test split", "n_images": len(sub), "source": str(ds.root or data)}
+    return sub, {"kind": f"{split} split", "n_images": len(sub), "source": str(ds.root or data),
+                 "split_source": split_source(ds)}

@@ -77,11 +77,23 @@ def committed_split() -> dict[str, frozenset[str]]:
     return {s: frozenset(v) for s, v in out.items()}
 
 
+def split_source(data: PreparedData) -> str:
+    """Which split :func:`split_indices` applies to ``data``, in words (recorded with every number)."""
+    own = (data.manifest or {}).get("split")
+    if own:
+        return own.get("method", "the dataset's own split")
+    committed = committed_split()
+    everything = committed["train"] | committed["val"] | committed["test"]
+    if all(n in everything for n in data.names):
+        return f"the committed EuroSAT split (eo_edge/resources/{SPLIT_FILE})"
+    return "a seeded, stratified 70/15/15 split of this dataset's own file names (eo_edge.data.split.make_split)"
+
+
 def split_indices(data: PreparedData, split: str) -> np.ndarray:
     """Indices (int64 array) of ``data`` rows in ``split`` ("train", "val", "test" or "all").
 
-    EuroSAT data uses the committed split; data whose names are not all in it uses
-    :func:`make_split` on its own names.
+    A dataset prepared with its own split (``train/``, ``test/`` folders) uses it; EuroSAT data
+    uses the committed split; other data uses :func:`make_split` on its own names.
 
     Raises:
         EOEdgeError: unknown split name, or the split is empty.
@@ -90,12 +102,16 @@ def split_indices(data: PreparedData, split: str) -> np.ndarray:
         return np.arange(len(data), dtype=np.int64)
     if split not in SPLITS:
         raise EOEdgeError(f"unknown split {split!r}; choose train, val, test or all")
-    committed = committed_split()
-    everything = committed["train"] | committed["val"] | committed["test"]
-    if all(n in everything for n in data.names):
-        members = committed[split]
+    own = (data.manifest or {}).get("split")
+    if own:
+        members = frozenset(own[split])
     else:
-        members = frozenset(make_split(list(data.names))[split])
+        committed = committed_split()
+        everything = committed["train"] | committed["val"] | committed["test"]
+        if all(n in everything for n in data.names):
+            members = committed[split]
+        else:
+            members = frozenset(make_split(list(data.names))[split])
     idx = np.array([i for i, n in enumerate(data.names) if n in members], dtype=np.int64)
     if idx.size == 0:
         raise EOEdgeError(f"split {split!r} is empty for this dataset")

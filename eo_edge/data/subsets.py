@@ -36,10 +36,11 @@ def copy_from_archive(archive: Path, names: list[str], dest: Path) -> int:
 
 
 def load_flat_images(folder: Path, limit: int | None = None) -> tuple[np.ndarray, list[str], list[str], list[str]]:
-    """Decode up to ``limit`` images of a folder (recursively, natural order).
+    """Decode up to ``limit`` images of a folder (recursively, natural order; with class
+    sub-folders, one image of each sub-folder in turn, so a limit is stratified).
 
     Returns:
-        ``(images uint8 (N,64,64,3), names, sha256s, skipped)``.
+        ``(images uint8 (N,S,S,3) at the first image's size, names, sha256s, skipped)``.
 
     Raises:
         EOEdgeError: folder missing or no readable image in it.
@@ -48,13 +49,26 @@ def load_flat_images(folder: Path, limit: int | None = None) -> tuple[np.ndarray
         raise EOEdgeError(f"image folder not found: {folder}")
     files = sorted((f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS),
                    key=lambda f: natural_key(str(f.relative_to(folder))))
+    groups: dict[str, list[Path]] = {}
+    for f in files:  # class sub-folders: take them in turn, so a limit samples every class
+        rel = f.relative_to(folder).parts
+        groups.setdefault(rel[0] if len(rel) > 1 else "", []).append(f)
+    if len(groups) > 1:
+        order, queues = [], [list(g) for _, g in sorted(groups.items())]
+        while any(queues):
+            for q in queues:
+                if q:
+                    order.append(q.pop(0))
+        files = order
     imgs, names, hashes, skipped = [], [], [], []
+    size = None  # the first image's size; others are resized to it (and never to a fixed 64)
     for f in files:
         if limit is not None and len(imgs) >= limit:
             break
         b = f.read_bytes()
         try:
-            arr, _ = decode_image(b)
+            arr, _ = decode_image(b, size)
+            size = size or arr.shape[0]
         except ValueError as e:
             skipped.append(f"{f.name}: {e}")
             continue

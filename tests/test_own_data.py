@@ -1,0 +1,76 @@
+"""Your own EO data (#13): a root with train/ and test/ folders of 256 x 256 JPEGs keeps its own
+split and size through prepare, train, export, compile (calibrated on its own training images) and
+bench (on its own test split), each command naming the data it used; preparing it never touches
+the EuroSAT cache."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+import pytest
+from PIL import Image
+
+from conftest import ROOT, run_cli
+
+CLASSES = ("Forest", "Highway", "River")
+
+
+def _scenes(root, n_train=24, n_test=8):
+    """Real EuroSAT test images (shipped subset), upsampled to 256 px, re-laid as train/ and test/."""
+    for cls in CLASSES:
+        files = sorted((ROOT / "samples" / "eurosat-test-1000").glob(f"{cls}_*.jpg"))[: n_train + n_test]
+        for i, f in enumerate(files):
+            split = "train" if i < n_train else "test"
+            d = root / split / cls
+            d.mkdir(parents=True, exist_ok=True)
+            Image.open(f).convert("RGB").resize((256, 256), Image.Resampling.BICUBIC).save(d / f"scene{i}.jpg",
+                                                                                          quality=92)
+    return root
+
+
+@pytest.mark.slow
+def test_train_test_folders_at_256px_end_to_end(tmp_path):
+    home = tmp_path / "home"
+    env = {"EO_EDGE_HOME": str(home)}
+    src = _scenes(tmp_path / "scenes")
+    p = run_cli("data", "prepare", "--source", str(src), "-q", env=env)
+    assert p.returncode == 0, p.stderr
+    cache = home / "datasets" / "scenes"
+    m = json.loads((cache / "manifest.json").read_text())
+    assert m["image_shape"] == [256, 256, 3] and m["class_names"] == list(CLASSES)
+    assert len(m["split"]["test"]) == 3 * 8  # the test folder's size
+    assert len(m["split"]["val"]) == 3 * 4 and len(m["split"]["train"]) == 3 * 20  # 15 % carved from train
+    assert "own train/, test/ folders" in m["split"]["method"]
+    assert not (home / "datasets" / "eurosat").exists()  # never the EuroSAT cache
+
+    run = tmp_path / "run"
+    p = run_cli("train", "--arch", "resnet8", "--data", str(cache), "--img-size", "256", "--epochs", "1",
+                "--batch-size", "16", "--threads", "2", "--out", str(run), "-q", env=env)
+    assert p.returncode == 0, p.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert "own train/, test/ folders" in metrics["split"]
+
+    onnx_path = tmp_path / "scenes_r8.onnx"
+    p = run_cli("export", str(run / "best.pt"), "-o", str(onnx_path), "--parity-images", "16", "-q", env=env)
+    assert p.returncode == 0, p.stderr
+    g = onnx.load(str(onnx_path)).graph
+    dims = [d.dim_value or d.dim_param for d in g.input[0].type.tensor_type.shape.dim]
+    assert dims[1:] == [3, 256, 256] and g.output[0].type.tensor_type.shape.dim[1].dim_value == 3
+
+    p = run_cli("compile", str(onnx_path), "--int8", "--calib-size", "30", env=env)
+    assert p.returncode == 0, p.stderr
+    err = " ".join(p.stderr.split())
+    assert "calibration: 30 training images of scenes" in err and "gate data: val split of" in err
+    rec = json.loads((tmp_path / "scenes_r8.int8-minmax-u8.onnx.json").read_text())["artifacts"][0]
+    assert all(f["name"].startswith("train/") for f in rec["calibration_images"]["files"])
+
+    out = tmp_path / "bench"
+    p = run_cli("bench", str(onnx_path), "--data", str(cache), "--split", "test", "--precisions", "fp32",
+                "--runs", "10", "--rounds", "2", "--warmup", "1", "--batch", "8", "--no-peak", "--no-memory",
+                "--out", str(out), "-q", env=env)
+    assert p.returncode == 0, p.stderr
+    b = json.loads((out / "bench.json").read_text())
+    assert b["data"]["kind"] == "test split" and b["data"]["n_images"] == 24
+    assert "own train/, test/ folders" in b["data"]["split_source"]
+    assert b["artifacts"][0]["input_size"] == 256
