@@ -412,11 +412,11 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
             p = onnx_p
         import onnx
 
-        from .export import check_io, proto_io
+        from .export import check_io, metadata_channels, proto_io
 
         proto = onnx.load(str(p), load_external_data=False) if p.suffix == ".onnx" else None
         if proto is not None:
-            check_io(*proto_io(proto), p.name)  # before any work, not at measurement time
+            check_io(*proto_io(proto), p.name, metadata_channels(proto))  # before any work
         md = read_metadata(proto if proto is not None else p)
         if "config" not in md:
             raise EOEdgeError(f"{p} carries no eo-edge metadata; export it with `eo-edge export`")

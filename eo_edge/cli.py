@@ -68,6 +68,8 @@ def data_prepare(
                                        "EuroSAT.zip, else the source's own name)."),
     size: Optional[int] = typer.Option(None, "--size", help="Resize every image to SIZE x SIZE px (default: keep "
                                        "their own size, which must then be equal)."),
+    bands: Optional[str] = typer.Option(None, "--bands", help="Keep these bands, in order: names (B04,B03,B02 for "
+                                        "Sentinel-2) or 1-based numbers (default: all; GeoTIFFs keep every band)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Cache folder (default HOME/datasets/<name>)."),
     sha256: Optional[str] = typer.Option(None, "--sha256", help="Expected sha256 of the archive (default: the known EuroSAT one)."),
     replace: bool = typer.Option(False, "--replace", help="Replace a cache prepared from another source."),
@@ -100,7 +102,7 @@ def data_prepare(
         raise EOEdgeError(f"data source not found: {source}")
     dest = out_dir or home_dir(home) / "datasets" / (name or dataset_name(source))
     m = prepare(source, dest, sha256=sha256, progress=not quiet, replace=replace, size=size,
-                source_key=source_fingerprint(source))
+                source_key=source_fingerprint(source), bands=bands)
     from .data.resolve import report_issues
 
     report_issues(m, _log, most=10**9)
@@ -295,7 +297,9 @@ def eval_cmd(
     if json_out is not None:
         check_not_input(json_out, model_path, what="--json")
     fn, cfg, info = open_model(model_path, arch=arch, preset=preset, img_size=img_size, backend=backend)
-    ds = _data(data, home, quiet, dataset=cfg.extra.get("dataset"))
+    from .data.resolve import model_dataset
+
+    ds = _data(data, home, quiet, dataset=model_dataset(cfg))
     check_classes(cfg.class_names, ds.class_names, model_path.name)
     sub = ds.subset(split_indices(ds, split))
     from .data.split import split_source
@@ -346,9 +350,14 @@ def export(
     check_not_input(output, ckpt, what="-o")
     if json_out is not None:
         check_not_input(json_out, ckpt, output, what="--json")
-    from .data.resolve import measurement_data
+    from .data.resolve import measurement_data, model_dataset
+    from .models.checkpoint import load_checkpoint
 
-    pd, pinfo = measurement_data(data, home, not quiet, n=parity_images, log=_log)
+    _, ccfg, _ = load_checkpoint(ckpt, arch=arch, preset=preset, img_size=img_size)  # its data: parity images
+    pd, pinfo = measurement_data(data, home, not quiet, n=parity_images, log=_log, dataset=model_dataset(ccfg))
+    if pd.images.shape[-1] != ccfg.in_chans:
+        raise EOEdgeError(f"parity data has {pd.images.shape[-1]} bands, {ckpt.name} takes {ccfg.in_chans}; pass --data "
+                          "with the model's own data")
     imgs, src = np.asarray(pd.images), f"{pinfo['kind']} ({pinfo['n_images']} images)"
     rec = do_export(ckpt, output, img_size=img_size, opset=opset, dynamic_batch=dynamic_batch, parity_images=imgs,
                     arch=arch, preset=preset)

@@ -53,9 +53,9 @@ def _load_proto(path: Path):
         onnx.checker.check_model(proto)
     except Exception as e:  # noqa: BLE001 - DecodeError, ValidationError ...
         raise EOEdgeError(f"not a valid ONNX file: {path} ({str(e).strip().splitlines()[0][:150]})") from None
-    from .export import check_io, proto_io
+    from .export import check_io, metadata_channels, proto_io
 
-    check_io(*proto_io(proto), path.name)
+    check_io(*proto_io(proto), path.name, metadata_channels(proto))
     md = read_metadata(proto)
     if "config" not in md:
         raise EOEdgeError(f"{path} carries no eo-edge metadata; export it with `eo-edge export` first")

@@ -211,8 +211,10 @@ def run_compile(model: Path, o: CompileOptions, *, json_out: Path | None = None,
     if not ok:
         raise EOEdgeError(why)
     _, md = _load_proto(model)
+    from .data.resolve import model_dataset
+
     cfg = ModelConfig.from_dict(md["config"], Path(model).name)
-    val = _gate_data(o, quiet, log, dataset=cfg.extra.get("dataset"))
+    val = _gate_data(o, quiet, log, dataset=model_dataset(cfg))
     if val is not None:
         from .evaluate import check_classes
 
@@ -240,8 +242,8 @@ def run_compile(model: Path, o: CompileOptions, *, json_out: Path | None = None,
             if prec == "fp16":
                 rec = to_fp16(model, tmp)
             else:
-                own = cfg.extra.get("dataset")
-                if o.calib is None and own not in (None, "eurosat"):
+                own = model_dataset(cfg)
+                if o.calib is None and own is not None and Path(own).name != "eurosat":
                     # the model's own training data, not the shipped EuroSAT images
                     from .data.resolve import resolve_data
                     from .data.split import calibration_indices
@@ -251,7 +253,8 @@ def run_compile(model: Path, o: CompileOptions, *, json_out: Path | None = None,
                     imgs, names = dsc.images[idx], [dsc.names[i] for i in idx]
                     hashes = [hashlib.sha256(np.ascontiguousarray(dsc.images[i]).tobytes()).hexdigest() for i in idx]
                     cdir = dsc.root
-                    log(f"calibration: {len(idx)} training images of {own}, stratified by class (seeded)")
+                    log(f"calibration: {len(idx)} training images of {Path(own).name}, stratified by class "
+                        f"(seeded; {dsc.root})")
                 else:
                     cdir = o.calib or CALIBRATION_DIR
                     imgs, names, hashes, skipped = load_flat_images(cdir, o.calib_size)

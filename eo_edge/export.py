@@ -1,6 +1,6 @@
 """Export a checkpoint to one self-contained, simplified, verified ONNX file.
 
-Graph contract: input ``input`` float32 (N, 3, S, S), already normalised with the model's
+Graph contract: input ``input`` float32 (N, C, S, S) (C = 3 for RGB, one per band), already normalised with the model's
 mean/std (normalisation is NOT inside the graph; ``eo_edge.data.transforms.preprocess``
 does it, with the mean/std stored in the file); output ``logits`` float32 (N, C).
 The model config (class names, mean/std, input size), the source checkpoint's sha256 and
@@ -79,7 +79,7 @@ def _matmul_pool(h: int, w: int, oh: int, ow: int):
     return _Pool()
 
 
-def replace_adaptive_pools(model, input_size: int) -> list[str]:
+def replace_adaptive_pools(model, input_size: int, in_chans: int = 3) -> list[str]:
     """Swap ``AdaptiveAvgPool2d`` modules for exactly equivalent, compact ones, in place.
 
     Uniform bins (ResNet8/16 at 64 px: 16x16 -> 3x3) become ``AvgPool2d`` (one AveragePool
@@ -101,7 +101,7 @@ def replace_adaptive_pools(model, input_size: int) -> list[str]:
         if isinstance(mod, nn.AdaptiveAvgPool2d):
             hooks.append(mod.register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, tuple(i[0].shape[-2:]))))
     with torch.no_grad():
-        model(torch.zeros(1, 3, input_size, input_size))
+        model(torch.zeros(1, in_chans, input_size, input_size))
     for h in hooks:
         h.remove()
     done = []
@@ -146,15 +146,15 @@ def _silence_fds():
             os.close(fd)
 
 
-def _torch_export(model, input_size: int, opset: int, dynamic_batch: bool) -> tuple[bytes, str]:
+def _torch_export(model, input_size: int, opset: int, dynamic_batch: bool, in_chans: int = 3) -> tuple[bytes, str]:
     with _silence_fds():
-        return _torch_export_inner(model, input_size, opset, dynamic_batch)
+        return _torch_export_inner(model, input_size, opset, dynamic_batch, in_chans)
 
 
-def _torch_export_inner(model, input_size: int, opset: int, dynamic_batch: bool) -> tuple[bytes, str]:
+def _torch_export_inner(model, input_size: int, opset: int, dynamic_batch: bool, in_chans: int = 3) -> tuple[bytes, str]:
     import torch
 
-    x = torch.zeros(1, 3, input_size, input_size)
+    x = torch.zeros(1, in_chans, input_size, input_size)
     kw: dict[str, Any] = dict(input_names=["input"], output_names=["logits"], opset_version=opset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -233,9 +233,9 @@ def read_metadata(path_or_proto) -> dict[str, Any]:
     return decode_metadata({p.key: p.value for p in proto.metadata_props})
 
 
-def check_io(inputs: list[tuple[str, list]], n_outputs: int, name: str) -> None:
-    """The one graph-interface rule of eo-edge artifacts: one image input (N, 3, H, W) and one
-    logits output.
+def check_io(inputs: list[tuple[str, list]], n_outputs: int, name: str, channels: int | None = 3) -> None:
+    """The one graph-interface rule of eo-edge artifacts: one image input (N, C, H, W) and one
+    logits output; C must equal ``channels`` (the config's band count) when given.
 
     Args:
         inputs: ``(name, dims)`` of the graph inputs that are not initializers (dims may hold
@@ -250,11 +250,21 @@ def check_io(inputs: list[tuple[str, list]], n_outputs: int, name: str) -> None:
         raise EOEdgeError(f"{name} has {len(inputs)} inputs ({', '.join(n for n, _ in inputs)}); eo-edge runs "
                           "image classifiers with one input (N, 3, H, W)")
     iname, dims = inputs[0]
-    if len(dims) != 4 or (isinstance(dims[1], int) and dims[1] > 0 and dims[1] != 3):
-        raise EOEdgeError(f"{name}: input '{iname}' has shape {list(dims)}; eo-edge's RGB pipeline feeds "
-                          "(N, 3, H, W) images")
+    if len(dims) != 4 or (channels and isinstance(dims[1], int) and dims[1] > 0 and dims[1] != channels):
+        want = f"(N, {channels}, H, W)" if channels else "(N, C, H, W)"
+        raise EOEdgeError(f"{name}: input '{iname}' has shape {list(dims)}; its eo-edge config feeds {want} images")
     if n_outputs != 1:
         raise EOEdgeError(f"{name} has {n_outputs} outputs; eo-edge expects one logits output")
+
+
+def metadata_channels(model) -> int:
+    """Input channels an ONNX's eo-edge config declares (one per normalisation mean; 3 when the
+    config is absent or unreadable: those files are refused elsewhere with their own message)."""
+    cfg = read_metadata(model).get("config")
+    try:
+        return len(cfg["mean"]) if isinstance(cfg, dict) and cfg.get("mean") else 3
+    except TypeError:
+        return 3
 
 
 def proto_io(model) -> tuple[list[tuple[str, list]], int]:
@@ -317,7 +327,8 @@ def export(ckpt: Path, out: Path, *, img_size: int | None = None, opset: int = 1
         img_size: input size in pixels (default: the checkpoint's).
         opset: ONNX opset (13..21).
         dynamic_batch: batch dimension symbolic (``batch``) instead of 1.
-        parity_images: uint8 (N, 64, 64, 3) real images for the PyTorch/ONNX Runtime parity check.
+        parity_images: (N, H, W, C) real images (the model's bands and dtype) for the PyTorch/ONNX
+            Runtime parity check.
 
     Returns:
         A record: ``onnx``, ``nodes``, ``op_counts``, ``opset``, ``exporter``, ``simplifier``,
@@ -338,8 +349,8 @@ def export(ckpt: Path, out: Path, *, img_size: int | None = None, opset: int = 1
     model, cfg, info = load_checkpoint(ckpt, arch=arch, preset=preset, img_size=img_size)
     model.eval()
     n_params = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
-    replaced = replace_adaptive_pools(model, cfg.input_size)
-    raw, exporter = _torch_export(model, cfg.input_size, opset, dynamic_batch)
+    replaced = replace_adaptive_pools(model, cfg.input_size, cfg.in_chans)
+    raw, exporter = _torch_export(model, cfg.input_size, opset, dynamic_batch, cfg.in_chans)
     proto = onnx.load_from_string(raw)
     if simplify_graph:
         proto, simplifier = simplify(proto)

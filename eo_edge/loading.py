@@ -39,13 +39,13 @@ def open_model(path: Path, *, arch: str | None = None, preset: str | None = None
     if path.suffix == ".onnx":  # one image input, one logits output (eo_edge.export.check_io)
         import onnx
 
-        from .export import check_io, proto_io
+        from .export import check_io, metadata_channels, proto_io
 
         try:
             proto = onnx.load(str(path), load_external_data=False)
         except Exception as e:  # noqa: BLE001 - DecodeError, ValueError ...
             raise EOEdgeError(f"cannot read ONNX file {path}: {str(e).strip().splitlines()[0][:150]}") from None
-        check_io(*proto_io(proto), path.name)
+        check_io(*proto_io(proto), path.name, metadata_channels(proto))
     runner = get_backend(backend).load(path, threads=threads)
     md: dict[str, Any] = runner.metadata
     if "config" not in md:

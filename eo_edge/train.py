@@ -23,6 +23,7 @@ import numpy as np
 
 from .data.d4 import to_model_input
 from .data.prepare import PreparedData
+from .data.transforms import value_scale
 from .data.split import split_indices, split_source, train_rows
 from .errors import EOEdgeError
 from .fileio import atomic_path, write_json
@@ -102,6 +103,25 @@ def _lr_lambda(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
     return f
 
 
+def band_statistics(data: PreparedData) -> dict[str, tuple[float, ...]]:
+    """Per-band mean and std of the training split, accumulated in float64, in the units the
+    model sees (raw values x :func:`eo_edge.data.transforms.value_scale`): the normalisation of a
+    multispectral model (RGB models keep ImageNet's). Returns ``{"mean": (C,), "std": (C,)}``."""
+    tr = split_indices(data, "train")
+    scale = value_scale(data.images.dtype)
+    s1 = np.zeros(data.images.shape[-1], np.float64)
+    s2 = np.zeros_like(s1)
+    n = 0
+    for i in range(0, len(tr), 512):
+        x = np.asarray(data.images[tr[i:i + 512]], np.float64).reshape(-1, data.images.shape[-1]) * scale
+        s1 += x.sum(0)
+        s2 += (x * x).sum(0)
+        n += len(x)
+    mean = s1 / n
+    std = np.sqrt(np.maximum(s2 / n - mean * mean, 0.0))
+    return {"mean": tuple(float(v) for v in mean), "std": tuple(float(max(v, 1e-6)) for v in std)}
+
+
 def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool = True, progress: bool = True,
           log: Callable[[str], None] = print, command: str = "", teacher_logits: Any = None) -> dict:
     """Train (or distil into) a model and evaluate the best-on-validation weights on the test split.
@@ -159,10 +179,17 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    model, cfg = create_model(opts.arch, input_size=opts.img_size, class_names=tuple(data.class_names))
+    norm = band_statistics(data) if not (data.images.dtype == np.uint8 and data.images.shape[-1] == 3) else {}
+    model, cfg = create_model(opts.arch, input_size=opts.img_size, class_names=tuple(data.class_names), **norm)
     # the data the model belongs to travels in its config (checkpoint, ONNX metadata): commands given
-    # no --data use this dataset, never whatever was prepared last
-    cfg = cfg.with_(extra={**cfg.extra, "dataset": data.root.name if data.root is not None else None})
+    # no --data use this dataset, never whatever was prepared last; bands and value scale likewise
+    cfg = cfg.with_(extra={**cfg.extra, "dataset": data.root.name if data.root is not None else None,
+                           "dataset_path": str(data.root) if data.root is not None else None,
+                           "bands": list((data.manifest or {}).get("bands") or []),
+                           "value_scale": value_scale(data.images.dtype)})
+    if norm:
+        log(f"per-band mean/std from the {len(split_indices(data, 'train'))} training images "
+            f"({data.images.shape[-1]} bands, {data.images.dtype.name})")
     src_px = int(data.images.shape[1])
     if src_px != opts.img_size:
         log(f"note: the {src_px} px images are resized to the model's {opts.img_size} px input (--img-size)")
@@ -177,7 +204,10 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
     tr_idx = train_rows(data, opts.limit_train, opts.seed)
     va = data.subset(split_indices(data, "val"))
     te = data.subset(split_indices(data, "test"))
-    x_train = torch.from_numpy(np.ascontiguousarray(data.images[tr_idx]))
+    arr = np.ascontiguousarray(data.images[tr_idx])
+    if arr.dtype in (np.uint16, np.int16):  # torch indexes uint8/int32/float tensors; values unchanged
+        arr = arr.astype(np.int32)
+    x_train = torch.from_numpy(arr)
     y_train = torch.from_numpy(data.labels[tr_idx])
     if device.startswith("cuda"):
         x_train, y_train = x_train.to(device), y_train.to(device)

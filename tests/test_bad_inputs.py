@@ -46,12 +46,12 @@ def _setup(tmp: Path) -> dict[str, Path]:
     onnx.save(m, str(f["bad_cfg"]))
     f["rand"].write_bytes(np.random.default_rng(0).bytes(4096))
     f["pickle"].write_bytes(pickle.dumps({"weights": [1, 2, 3]}, protocol=4))
-    d16 = tmp / "tiff16"
+    d16 = tmp / "png16"  # 16-bit PNGs: Pillow could only read them as 8-bit (TIFFs are read exactly)
     for cls in ("Forest", "River"):
         (d16 / cls).mkdir(parents=True)
         for i in range(2):
-            Image.fromarray(np.full((64, 64), 3000 + i, np.uint16)).save(d16 / cls / f"{cls}_{i}.tif")
-    f.update({p.relative_to(tmp).as_posix(): p for p in sorted(d16.rglob("*.tif"))})
+            Image.fromarray(np.full((64, 64), 3000 + i, np.uint16)).save(d16 / cls / f"{cls}_{i}.png")
+    f.update({p.relative_to(tmp).as_posix(): p for p in sorted(d16.rglob("*.png"))})
     small = tmp / "small"  # 2 classes x 3 real images
     for cls in ("Forest", "River"):
         (small / cls).mkdir(parents=True)
@@ -101,15 +101,17 @@ CASES = [
     ("prepare-over-other-source", ["data", "prepare", "--source", "{tmp}/small", "--out", "{tmp}/cache"], 2,
      ["prepared from /somewhere/else/EuroSAT.zip", "--replace"]),
     # item 5: 16-bit images would saturate at 255
-    ("prepare-16bit-tiff", ["data", "prepare", "--source", "{tmp}/tiff16", "--out", "{tmp}/home/c"], 2,
+    ("prepare-16bit-png", ["data", "prepare", "--source", "{tmp}/png16", "--out", "{tmp}/home/c"], 2,
      ["no readable image", "16-bit", "saturate"]),
+    ("prepare-unknown-band", ["data", "prepare", "--source", str(ROOT.parent / "shared" / "data" / "eurosat-ms-sample"),
+                              "--bands", "B04,B99", "--out", "{tmp}/home/c"], 2, ["--bands: unknown band 'B99'"]),
     # item 6: a throughput batch that cannot fit in memory
     ("bench-batch-too-big", ["bench", "{onnx}", "--batch", "100000", "--out", "{tmp}/b"], 2,
      ["--batch 100000", "GB at that batch", "available"]),
     # item 8: wrong graph interface, corrupt metadata, folders as outputs
     ("eval-two-input-onnx", ["eval", "{two_in}"], 2, ["has 2 inputs"]),
     ("compile-two-input-onnx", ["compile", "{two_in}", "--fp16", "-o", "{tmp}/x.onnx"], 2, ["has 2 inputs"]),
-    ("bench-one-channel-onnx", ["bench", "{one_ch}", "--out", "{tmp}/b"], 2, ["(N, 3, H, W)"]),
+    ("bench-one-channel-onnx", ["bench", "{one_ch}", "--out", "{tmp}/b"], 2, ["its eo-edge config feeds (N, 3, H, W)"]),
     ("eval-corrupt-config", ["eval", "{bad_cfg}"], 2, ["corrupt eo-edge config"]),
     ("compile-corrupt-config", ["compile", "{bad_cfg}", "--fp16", "-o", "{tmp}/x.onnx"], 2, ["corrupt eo-edge config"]),
     ("export-o-is-folder", ["export", "{pt}", "-o", "{tmp}"], 2, ["is a folder"]),

@@ -231,25 +231,26 @@ def test_quantize_ops_weighted_leaves_other_ops_in_float(exported, tmp_path):
 @pytest.mark.slow
 def test_auto_fallback_keeps_sensitive_activations_in_float(prepared, tmp_path):
     """The shipped ResNet8 with symmetric INT8 activations drops 0.27 pts on validation; with
-    --auto-fallback and --max-drop 0.1 the most sensitive activations stay in float until it passes."""
+    --auto-fallback and --max-drop 0.2 (the shipped file's command) the most sensitive activations
+    stay in float until it passes."""
     import shutil
 
     from conftest import ROOT
 
     model = tmp_path / "r8.onnx"
     shutil.copy(ROOT / "models" / "resnet8_eurosat64.onnx", model)
-    p = run_cli("compile", str(model), "--int8", "--activations", "s8", "--auto-fallback", "--max-drop", "0.1",
+    p = run_cli("compile", str(model), "--int8", "--activations", "s8", "--auto-fallback", "--max-drop", "0.2",
                 "--json", str(tmp_path / "c.json"), "-q")
     assert p.returncode == 0, p.stderr
     rec = json.loads((tmp_path / "c.json").read_text())["artifacts"][0]
     assert rec["fallback_ranking"] and rec["float_activations"]
     assert rec["fallback_rank"]["method"] == "output" and rec["fallback_rank"]["n_images"] == 128
-    assert rec["gate"]["drop"] <= 0.1 and rec["gate"]["n_images"] == 4050
+    assert rec["gate"]["drop"] <= 0.2 and rec["gate"]["n_images"] == 4050
     # doubling then bisection: one activation fewer than the chosen count was tried and failed the gate
     k = len(rec["float_activations"])
     tried = {t["n_float"]: t["drop"] for t in rec["fallback_trials"]}
     assert tried[k] == rec["gate"]["drop"]
-    assert k == 1 or tried[k - 1] > 0.1
+    assert k == 1 or tried[k - 1] > 0.2
     from eo_edge.export import read_metadata
 
     q = onnx.load(rec["artifact"])

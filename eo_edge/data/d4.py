@@ -54,7 +54,8 @@ def apply_d4(x, tids):
 
 
 def to_model_input(x_uint8_nhwc, cfg: ModelConfig, device: str, gen=None, tids=None):
-    """uint8 (N, H, W, 3) tensor -> normalised float32 (N, 3, S, S) on ``device``; augmented
+    """(N, H, W, C) tensor (uint8 RGB, or int32/float bands) -> normalised float32 (N, C, S, S) on
+    ``device``; augmented
     randomly if ``gen`` is given, or with the given D4 elements ``tids`` (N,).
 
     Same arithmetic as :func:`eo_edge.data.transforms.preprocess` (bilinear,
@@ -63,13 +64,14 @@ def to_model_input(x_uint8_nhwc, cfg: ModelConfig, device: str, gen=None, tids=N
     import torch
     import torch.nn.functional as F
 
-    x = x_uint8_nhwc.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+    scale = 1.0 / 255.0 if x_uint8_nhwc.dtype == torch.uint8 else 1.0  # transforms.value_scale
+    x = x_uint8_nhwc.to(device, non_blocking=True).permute(0, 3, 1, 2).float().mul_(scale)
     if gen is not None:
         x, _ = augment_batch(x, gen)
     elif tids is not None:
         x = apply_d4(x, tids)
     if x.shape[-1] != cfg.input_size:
         x = F.interpolate(x, size=(cfg.input_size, cfg.input_size), mode="bilinear", align_corners=False)
-    mean = torch.tensor(cfg.mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(cfg.std, device=device).view(1, 3, 1, 1)
+    mean = torch.tensor(cfg.mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(cfg.std, device=device).view(1, -1, 1, 1)
     return ((x - mean) / std).contiguous()

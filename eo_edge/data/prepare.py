@@ -88,6 +88,74 @@ def safe_member_path(name: str, root: Path) -> Path | None:
     return target
 
 
+#: Sentinel-2 L1C band order of EuroSAT MS's 13-band GeoTIFFs (B8A after B08)
+S2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B08A", "B09", "B10", "B11", "B12")
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
+DTYPES = (np.uint8, np.uint16, np.int16, np.float32)
+
+
+def band_names(n: int, dtype) -> list[str]:
+    """Names of ``n`` bands: RGB for 3-band uint8, Sentinel-2 L1C order for 13 bands, else band1..bandN."""
+    if n == 3 and np.dtype(dtype) == np.uint8:
+        return ["R", "G", "B"]
+    if n == len(S2_BANDS):
+        return list(S2_BANDS)
+    return [f"band{i + 1}" for i in range(n)]
+
+
+def select_bands(spec: str, names: list[str]) -> list[int]:
+    """Band indices for ``--bands``: names (``B04,B03,B02``) or 1-based band numbers (``4,3,2``,
+    GDAL's convention), in the order given.
+
+    Raises:
+        EOEdgeError: an unknown name or number, or a band given twice.
+    """
+    out = []
+    for tok in (t.strip() for t in spec.split(",") if t.strip()):
+        if tok in names:
+            out.append(names.index(tok))
+        elif tok.isdigit() and 1 <= int(tok) <= len(names):
+            out.append(int(tok) - 1)
+        else:
+            raise EOEdgeError(f"--bands: unknown band {tok!r}; this data has {', '.join(names)} (or 1..{len(names)})")
+    if not out or len(set(out)) != len(out):
+        raise EOEdgeError(f"--bands {spec!r}: give each band once")
+    return out
+
+
+def decode_tiff(data: bytes, size: int | None = None) -> tuple[np.ndarray, str | None]:
+    """Decode a (Geo)TIFF with tifffile: (H, W, C), every band, values exact in their own dtype
+    (uint8, uint16, int16, float32; float64 becomes float32). ``size``: bilinear resize (reported).
+
+    Raises:
+        ValueError: unreadable, or an unsupported dtype/layout.
+    """
+    import tifffile
+
+    try:
+        arr = tifffile.imread(io.BytesIO(data))
+    except Exception as e:  # noqa: BLE001 - tifffile raises many types for bad files
+        raise ValueError(f"{type(e).__name__}: {e}") from None
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    elif arr.ndim == 3 and arr.shape[0] <= 32 and arr.shape[0] < arr.shape[-1]:
+        arr = np.moveaxis(arr, 0, -1)  # planar (C, H, W) -> (H, W, C)
+    if arr.ndim != 3:
+        raise ValueError(f"TIFF of shape {arr.shape}: expected (H, W, bands)")
+    if arr.dtype == np.float64:
+        arr = arr.astype(np.float32)
+    if arr.dtype.type not in DTYPES:
+        raise ValueError(f"TIFF of dtype {arr.dtype}: supported are uint8, uint16, int16, float32")
+    note = None
+    if size is not None and arr.shape[:2] != (size, size):
+        from .transforms import resize_bilinear
+
+        note = f"size {arr.shape[1]}x{arr.shape[0]}->{size}x{size}"
+        r = resize_bilinear(arr[None].astype(np.float32), size)[0]
+        arr = (np.rint(r) if arr.dtype.kind in "ui" else r).astype(arr.dtype)
+    return np.ascontiguousarray(arr), note
+
+
 def decode_image(data: bytes, size: int | None = IMAGE_SIZE) -> tuple[np.ndarray, str | None]:
     """Decode one image file's bytes to an (H, W, 3) uint8 RGB array.
 
@@ -103,13 +171,15 @@ def decode_image(data: bytes, size: int | None = IMAGE_SIZE) -> tuple[np.ndarray
     """
     from PIL import Image
 
+    if data[:4] in TIFF_MAGIC:  # every band, exact values (no 8-bit conversion)
+        return decode_tiff(data, size)
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
             if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
                 # converting would clip every value above 255 (a 16-bit EO image is mostly above)
-                raise ValueError(f"{im.mode} ({'16' if '16' in im.mode else '32'}-bit) image: the RGB pipeline "
-                                 "takes 8-bit images and would saturate it at 255")
+                raise ValueError(f"{im.mode} ({'16' if '16' in im.mode else '32'}-bit) non-TIFF image: an 8-bit "
+                                 "conversion would saturate it at 255 (save 16-bit bands as TIFF: read exactly)")
             notes = []
             if im.mode != "RGB":
                 notes.append(f"mode {im.mode}->RGB")
@@ -243,7 +313,7 @@ def carve_val(train: list[str], classes: dict[str, str], fraction: float = VAL_F
 
 def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: str | None = None,
             progress: bool = True, replace: bool = False, size: int | None = None,
-            source_key: str | None = None) -> dict:
+            source_key: str | None = None, bands: str | None = None) -> dict:
     """Decode a EuroSAT-style dataset and cache it as uint8 arrays.
 
     Args:
@@ -259,6 +329,8 @@ def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: 
             own size, which must then be the same for all (EuroSAT: 64).
         source_key: the source's content fingerprint (``eo_edge.data.resolve.source_fingerprint``),
             recorded so a changed source is re-prepared.
+        bands: keep these bands, in this order (:func:`select_bands`: names such as
+            ``B04,B03,B02`` or 1-based numbers). (Geo)TIFFs keep every band and their dtype.
 
     A folder with ``train/``, optional ``val/`` and ``test/`` sub-folders of class folders keeps
     that split (``manifest["split"]``; names are ``<split>/<Class>/<file>``); without ``val/`` a
@@ -331,6 +403,12 @@ def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: 
         first = (skipped + issues)[:1]
         raise EOEdgeError(f"no readable image found in {src}" + (f" ({len(skipped)} skipped; first: {first[0]})"
                                                                    if first else ""))
+    kinds: dict[tuple, int] = {}
+    for a in images:
+        kinds[(a.shape[2], a.dtype.str)] = kinds.get((a.shape[2], a.dtype.str), 0) + 1
+    if len(kinds) > 1:
+        listed = ", ".join(f"{c} bands {np.dtype(d).name}: {n}" for (c, d), n in kinds.items())
+        raise EOEdgeError(f"images in {src} differ in bands or dtype ({listed}); a dataset needs one layout")
     shapes: dict[tuple, int] = {}
     for a in images:
         shapes[a.shape[:2]] = shapes.get(a.shape[:2], 0) + 1
@@ -342,6 +420,11 @@ def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: 
     cidx = {c: i for i, c in enumerate(class_names)}
     order = sorted(range(len(names)), key=lambda i: (classes[i], natural_key(names[i])))
     img_arr = np.stack([images[i] for i in order])
+    names_all = band_names(img_arr.shape[-1], img_arr.dtype)
+    if bands:
+        keep = select_bands(bands, names_all)
+        img_arr = np.ascontiguousarray(img_arr[..., keep])
+        names_all = [names_all[i] for i in keep]
     lab_arr = np.array([cidx[classes[i]] for i in order], dtype=np.int64)
     names = [names[i] for i in order]
 
@@ -353,6 +436,8 @@ def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: 
         "name": out.name,
         "n_images": int(len(lab_arr)),
         "image_shape": list(img_arr.shape[1:]),
+        "dtype": img_arr.dtype.name,
+        "bands": names_all,
         "resized_to": size,
         "class_names": class_names,
         "counts": {c: int((lab_arr == i).sum()) for i, c in enumerate(class_names)},

@@ -44,6 +44,16 @@ def source_fingerprint(source: Path) -> str:
     return "files:" + h.hexdigest()[:32]
 
 
+def model_dataset(cfg) -> str | None:
+    """The dataset a model was trained on, from its config: the cache folder it recorded when that
+    still exists, else its cache name (looked up under ``HOME/datasets``); None for models that
+    recorded none (the shipped EuroSAT ones: the ``eurosat`` cache)."""
+    path = cfg.extra.get("dataset_path")
+    if path and (Path(path) / "manifest.json").is_file():
+        return str(path)
+    return cfg.extra.get("dataset")
+
+
 def resolve_data(data: Path | None, home: Path | None, progress: bool = True,
                  log: Callable[[str], None] = _log_stderr, dataset: str | None = None) -> PreparedData:
     """Load the dataset a command was given.
@@ -68,7 +78,9 @@ def resolve_data(data: Path | None, home: Path | None, progress: bool = True,
     h = home_dir(home)
     if data is None:
         name = dataset or "eurosat"
-        default = h / "datasets" / name
+        if "/" in name and (Path(name) / "manifest.json").is_file():  # a model's recorded cache folder
+            return load_prepared(Path(name))
+        default = h / "datasets" / Path(name).name
         if (default / "manifest.json").is_file():
             return load_prepared(default)
         raise EOEdgeError(f"no dataset: the model's data ({name}) is not prepared in {h / 'datasets'}; pass --data "

@@ -49,18 +49,30 @@ def resize_bilinear(x: np.ndarray, size: int) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
+def value_scale(dtype) -> float:
+    """The factor raw pixel values are multiplied by before mean/std normalisation: 1/255 for
+    uint8 images (RGB in [0, 1], where ImageNet/EuroSAT means apply), 1 for uint16/float data
+    (Sentinel-2 digital numbers: its per-band mean/std are in those units)."""
+    return 1.0 / 255.0 if np.dtype(dtype) == np.uint8 else 1.0
+
+
 def preprocess(images: np.ndarray, input_size: int, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
     """Deterministic evaluation preprocessing.
 
     Args:
-        images: uint8 (N, H, W, 3) RGB.
+        images: (N, H, W, C): uint8 RGB, or uint16/float32 bands (multispectral).
         input_size: the model's input size in pixels (e.g. 64, or 224 for the authors' files).
-        mean, std: per-channel normalisation for [0, 1] inputs (length 3).
+        mean, std: per-channel normalisation (length C) of ``images x value_scale(dtype)``.
 
     Returns:
-        float32 (N, 3, input_size, input_size), C-contiguous.
+        float32 (N, C, input_size, input_size), C-contiguous.
+
+    Raises:
+        ValueError: the image channels and ``mean`` differ in length.
     """
-    x = images.astype(np.float32) / 255.0
+    if images.shape[-1] != len(mean):
+        raise ValueError(f"{images.shape[-1]}-channel images for a model of {len(mean)} input channels")
+    x = images.astype(np.float32) * np.float32(value_scale(images.dtype))
     x = resize_bilinear(x, input_size)
     x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))

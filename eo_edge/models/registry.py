@@ -42,6 +42,11 @@ class ModelConfig:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def in_chans(self) -> int:
+        """Input channels: one per band, as many as normalisation means (RGB: 3)."""
+        return len(self.mean)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (tuples as lists)."""
         d = asdict(self)
@@ -65,7 +70,7 @@ class ModelConfig:
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise EOEdgeError(f"{source} carries a corrupt eo-edge config ({type(e).__name__}: {e}); "
                               "re-export it with `eo-edge export`") from None
-        if cfg.input_size < 1 or len(cfg.mean) != 3 or len(cfg.std) != 3 or len(cfg.class_names) < 2:
+        if cfg.input_size < 1 or not cfg.mean or len(cfg.mean) != len(cfg.std) or len(cfg.class_names) < 2:
             raise EOEdgeError(f"{source} carries a corrupt eo-edge config (input_size {cfg.input_size}, "
                               f"{len(cfg.mean)} means, {len(cfg.std)} stds, {len(cfg.class_names)} classes); "
                               "re-export it with `eo-edge export`")
@@ -80,7 +85,7 @@ def _resnet(blocks: int) -> Callable[..., Any]:
     def build(cfg: ModelConfig):
         from .resnet import ResNetCifar
 
-        return ResNetCifar(blocks, cfg.num_classes)
+        return ResNetCifar(blocks, cfg.num_classes, in_chans=cfg.in_chans)
 
     return build
 
@@ -94,7 +99,7 @@ def _timm(name: str, **kw: Any) -> Callable[..., Any]:
         extra = dict(kw)
         if name.startswith("efficientvit_m"):
             extra["img_size"] = cfg.input_size
-        return timm.create_model(name, pretrained=False, num_classes=cfg.num_classes, **extra)
+        return timm.create_model(name, pretrained=False, num_classes=cfg.num_classes, in_chans=cfg.in_chans, **extra)
 
     return build
 

@@ -45,13 +45,14 @@ class ResNetCifar(nn.Module):
     Args:
         blocks: blocks per stage (1 = ResNet8, 2 = ResNet16).
         num_classes: number of output logits.
+        in_chans: input channels (3 for RGB, 13 for Sentinel-2 L1C, ...).
 
-    Forward: float32 (N, 3, H, W), H, W >= 12 -> logits float32 (N, num_classes).
+    Forward: float32 (N, in_chans, H, W), H, W >= 12 -> logits float32 (N, num_classes).
     """
 
-    def __init__(self, blocks: int = 1, num_classes: int = 10):
+    def __init__(self, blocks: int = 1, num_classes: int = 10, in_chans: int = 3):
         super().__init__()
-        self.conv = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.conv = nn.Conv2d(in_chans, 16, 3, 1, 1, bias=False)
         self.bn = nn.BatchNorm2d(16)
         self.relu = nn.ReLU(inplace=True)
         self.layer1 = self._stage(16, 16, blocks, 1)
