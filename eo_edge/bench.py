@@ -360,7 +360,7 @@ def _role(cfg) -> str:
 
 
 def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, log: Callable[[str], None],
-                      backend: str = "onnxruntime") -> list[Artifact]:
+                      backend: str = "onnxruntime", home: Path | None = None) -> list[Artifact]:
     """Turn checkpoints / ONNX files into precision-carrying ONNX artifacts.
 
     A checkpoint is exported (needs torch) and, like an FP32 ONNX, compiled to each requested
@@ -372,7 +372,6 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
         EOEdgeError: a missing or unreadable input.
     """
     from .compile import to_fp16, to_int8
-    from .data.subsets import CALIBRATION_DIR, load_flat_images
     from .data.transforms import preprocess
     from .export import read_metadata
     from .fileio import sha256_file
@@ -427,7 +426,6 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
                              engine=engine)
         if fmt.precision == "fp32":
             fp32_sources.append((p, md))
-    calib = None
     act = int8_activations(backend)
     for p, md in fp32_sources:
         cfg = ModelConfig.from_dict(md["config"], p.name)
@@ -441,8 +439,9 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
                 if prec == "fp16":
                     to_fp16(p, out)
                 else:
-                    if calib is None:
-                        calib = load_flat_images(CALIBRATION_DIR, 512)
+                    from .data.resolve import calibration_set
+
+                    calib = calibration_set(cfg, 512, home, log=log)  # the model's own data (EuroSAT: calibration/)
                     x = preprocess(calib[0], cfg.input_size, cfg.mean, cfg.std)
                     to_int8(p, out, x, method="minmax", image_hashes=calib[2], cache_dir=cache / "calib",
                             activations=act)

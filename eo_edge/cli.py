@@ -497,7 +497,7 @@ def bench(
     from .bench import check_batch_memory
 
     check_batch_memory([Path(p) for p in paths], batch)
-    arts = prepare_artifacts(paths, precs, home_dir(home) / "bench-cache", _log, backend=backend)
+    arts = prepare_artifacts(paths, precs, home_dir(home) / "bench-cache", _log, backend=backend, home=home)
     out_dir.mkdir(parents=True, exist_ok=True)
     if split not in ("train", "val", "test", "all"):
         raise EOEdgeError(f"unknown --split {split!r}; choose train, val, test or all")

@@ -8,7 +8,6 @@ previous file (if any) untouched.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import platform
@@ -17,8 +16,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
-
-import numpy as np
 
 from . import __version__
 from .errors import EOEdgeError
@@ -195,7 +192,6 @@ def run_compile(model: Path, o: CompileOptions, *, json_out: Path | None = None,
     from .backends import get_backend
     from .backends.onnxruntime import OnnxRuntimeRunner
     from .compile import _load_proto, gate, to_fp16, to_int8
-    from .data.subsets import CALIBRATION_DIR, load_flat_images
     from .data.transforms import preprocess
     from .evaluate import predict_logits
     from .formats import artifact_path, get_format
@@ -211,7 +207,7 @@ def run_compile(model: Path, o: CompileOptions, *, json_out: Path | None = None,
     if not ok:
         raise EOEdgeError(why)
     _, md = _load_proto(model)
-    from .data.resolve import model_dataset
+    from .data.resolve import calibration_set, model_dataset
 
     cfg = ModelConfig.from_dict(md["config"], Path(model).name)
     val = _gate_data(o, quiet, log, dataset=model_dataset(cfg))
@@ -242,25 +238,8 @@ def run_compile(model: Path, o: CompileOptions, *, json_out: Path | None = None,
             if prec == "fp16":
                 rec = to_fp16(model, tmp)
             else:
-                own = model_dataset(cfg)
-                if o.calib is None and own is not None and Path(own).name != "eurosat":
-                    # the model's own training data, not the shipped EuroSAT images
-                    from .data.resolve import resolve_data
-                    from .data.split import calibration_indices
-
-                    dsc = resolve_data(None, o.home, not quiet, log, dataset=own)
-                    idx = calibration_indices(dsc, o.calib_size)
-                    imgs, names = dsc.images[idx], [dsc.names[i] for i in idx]
-                    hashes = [hashlib.sha256(np.ascontiguousarray(dsc.images[i]).tobytes()).hexdigest() for i in idx]
-                    cdir = dsc.root
-                    log(f"calibration: {len(idx)} training images of {Path(own).name}, stratified by class "
-                        f"(seeded; {dsc.root})")
-                else:
-                    cdir = o.calib or CALIBRATION_DIR
-                    imgs, names, hashes, skipped = load_flat_images(cdir, o.calib_size)
-                    for s in skipped:
-                        log(f"[yellow]warning:[/] calibration image skipped: {s}")
-                    log(f"calibration: {len(imgs)} images of {cdir}")
+                imgs, names, hashes, cdir = calibration_set(cfg, o.calib_size, o.home, o.calib, progress=not quiet,
+                                                            log=log)
                 if len(imgs) < o.calib_size:
                     log(f"[yellow]warning:[/] only {len(imgs)} calibration images in {cdir} (asked for {o.calib_size})")
                 cx = preprocess(imgs, cfg.input_size, cfg.mean, cfg.std)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from eo_edge.backends import cuda_mem, get_backend
 from eo_edge.backends import tensorrt as trt_backend
-from eo_edge.backends.cuda_mem import NO_CUDA_BINDING, CudaApi, open_cuda
+from eo_edge.backends.cuda_mem import NO_CUDA_BINDING, open_cuda
 from eo_edge.backends.tensorrt import UNAVAILABLE, TensorRTBackend, check_precision, inspect_onnx
 from eo_edge.backends.trt_sidecar import (
     SIDECAR_FORMAT,

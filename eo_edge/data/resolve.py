@@ -180,3 +180,37 @@ def measurement_data(data: Path | None, home: Path | None, progress: bool = True
     sub = ds.subset(te)
     return sub, {"kind": f"{split} split", "n_images": len(sub), "source": str(ds.root or data),
                  "split_source": split_source(ds)}
+
+
+def calibration_set(cfg, n: int, home: Path | None, folder: Path | None = None, progress: bool = True,
+                    log: Callable[[str], None] = _log_stderr) -> tuple[np.ndarray, list[str], list[str], Path | None]:
+    """The INT8 calibration images of a model, in one place (``compile --int8`` and ``bench``).
+
+    ``folder`` given: up to ``n`` images of it (class sub-folders taken in turn). Else a model
+    trained on another dataset than EuroSAT RGB calibrates on a class-stratified, seeded sample of
+    its own training split (:func:`eo_edge.data.split.calibration_indices`); EuroSAT RGB models on
+    the shipped ``calibration/`` images (512 EuroSAT training images). Says which in ``log``.
+
+    Returns:
+        ``(images (N, H, W, C), names, sha256 of each image, where they came from)``.
+    """
+    import hashlib
+
+    from .split import calibration_indices
+    from .subsets import CALIBRATION_DIR, load_flat_images
+
+    own = model_dataset(cfg)
+    if folder is None and own is not None and Path(own).name != "eurosat":
+        ds = resolve_data(None, home, progress, log, dataset=own)
+        idx = calibration_indices(ds, n)
+        imgs = np.asarray(ds.images[idx])
+        hashes = [hashlib.sha256(np.ascontiguousarray(im).tobytes()).hexdigest() for im in imgs]
+        log(f"calibration: {len(idx)} training images of {Path(own).name}, stratified by class (seeded; {ds.root})")
+        return imgs, [ds.names[i] for i in idx], hashes, ds.root
+    cdir = folder or CALIBRATION_DIR
+    imgs, names, hashes, skipped = load_flat_images(cdir, n)
+    for s_ in skipped:
+        log(f"[yellow]warning:[/] calibration image skipped: {s_}")
+    log(f"calibration: {len(imgs)} images of {cdir}")
+    return imgs, names, hashes, cdir
+
