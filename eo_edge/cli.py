@@ -70,6 +70,9 @@ def data_prepare(
                                        "their own size, which must then be equal)."),
     bands: Optional[str] = typer.Option(None, "--bands", help="Keep these bands, in order: names (B04,B03,B02 for "
                                         "Sentinel-2) or 1-based numbers (default: all; GeoTIFFs keep every band)."),
+    split_file: Optional[List[Path]] = typer.Option(None, "--split-file", help="Your split: a CSV with path and "
+                                                    "split columns, or torchgeo-style lists (repeat: x-train.txt, "
+                                                    "x-val.txt, x-test.txt)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Cache folder (default HOME/datasets/<name>)."),
     sha256: Optional[str] = typer.Option(None, "--sha256", help="Expected sha256 of the archive (default: the known EuroSAT one)."),
     replace: bool = typer.Option(False, "--replace", help="Replace a cache prepared from another source."),
@@ -102,7 +105,7 @@ def data_prepare(
         raise EOEdgeError(f"data source not found: {source}")
     dest = out_dir or home_dir(home) / "datasets" / (name or dataset_name(source))
     m = prepare(source, dest, sha256=sha256, progress=not quiet, replace=replace, size=size,
-                source_key=source_fingerprint(source), bands=bands)
+                source_key=source_fingerprint(source), bands=bands, split_files=list(split_file or []) or None)
     from .data.resolve import report_issues
 
     report_issues(m, _log, most=10**9)

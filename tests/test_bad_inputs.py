@@ -61,6 +61,8 @@ def _setup(tmp: Path) -> dict[str, Path]:
     (tmp / "cache").mkdir()
     f["cache_manifest"] = tmp / "cache" / "manifest.json"
     f["cache_manifest"].write_text(json.dumps({"source": "/somewhere/else/EuroSAT.zip"}))
+    f["bad_split"] = tmp / "split.csv"
+    f["bad_split"].write_text("path,split\nForest/x.jpg,dev\n")
     f["old_int8"] = tmp / "m.int8-minmax.onnx"
     f["old_int8"].write_bytes(b"the previous, gated artifact")
     return f
@@ -100,6 +102,8 @@ CASES = [
     # item 3: a cache prepared from another source is never replaced silently
     ("prepare-over-other-source", ["data", "prepare", "--source", "{tmp}/small", "--out", "{tmp}/cache"], 2,
      ["prepared from /somewhere/else/EuroSAT.zip", "--replace"]),
+    ("prepare-split-file-unknown-split", ["data", "prepare", "--source", "{tmp}/small", "--split-file", "{bad_split}",
+                                          "--out", "{tmp}/home/c"], 2, ["unknown split 'dev'"]),
     # item 5: 16-bit images would saturate at 255
     ("prepare-16bit-png", ["data", "prepare", "--source", "{tmp}/png16", "--out", "{tmp}/home/c"], 2,
      ["no readable image", "16-bit", "saturate"]),

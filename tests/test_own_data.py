@@ -135,3 +135,33 @@ def test_multispectral_geotiffs_end_to_end(tmp_path):
     ms = d3.images[0].astype(float)
     r = [np.corrcoef(ms[..., c].ravel(), rgb[..., c].ravel())[0, 1] for c in range(3)]
     assert min(r) > 0.7, r
+
+
+def test_split_files_csv_and_torchgeo_lists(tmp_path):
+    """A user's split as a CSV (path,split) or as torchgeo-style lists wins over the committed one;
+    unlisted images are reported and left out; a missing val list is carved from train."""
+    import shutil
+
+    from eo_edge.data import load_prepared, prepare
+    from eo_edge.data.split import split_indices, split_source
+
+    src = tmp_path / "src"
+    files = []
+    for cls in ("Forest", "River"):
+        (src / cls).mkdir(parents=True)
+        for f in sorted((ROOT / "calibration").glob(f"{cls}_*.jpg"))[:10]:
+            shutil.copy(f, src / cls / f.name)
+            files.append(f"{cls}/{f.name}")
+    rows = ["path,split"] + [f"{f},{'test' if i % 5 == 0 else 'train'}" for i, f in enumerate(files[:-1])]
+    (tmp_path / "split.csv").write_text("\n".join(rows) + "\n")
+    m = prepare(src, tmp_path / "c1", progress=False, split_files=[tmp_path / "split.csv"])
+    d = load_prepared(tmp_path / "c1")
+    assert len(split_indices(d, "test")) == 4 and "split.csv" in split_source(d)
+    assert any("1 images are in no split" in w for w in m["warnings"])  # the unlisted last file
+    assert len(split_indices(d, "train")) + len(split_indices(d, "val")) == 15 and len(split_indices(d, "val")) > 0
+    for sp in ("train", "test"):  # torchgeo style: bare file names, one list per split
+        names = [f.rsplit("/", 1)[1] for i, f in enumerate(files) if (i % 4 == 0) == (sp == "test")]
+        (tmp_path / f"mine-{sp}.txt").write_text("\n".join(names) + "\n")
+    prepare(src, tmp_path / "c2", progress=False, split_files=[tmp_path / "mine-train.txt", tmp_path / "mine-test.txt"])
+    d2 = load_prepared(tmp_path / "c2")
+    assert len(split_indices(d2, "test")) == 5 and "mine-train.txt" in split_source(d2)

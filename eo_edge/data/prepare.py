@@ -311,9 +311,67 @@ def carve_val(train: list[str], classes: dict[str, str], fraction: float = VAL_F
     return sorted(tr, key=natural_key), sorted(va, key=natural_key)
 
 
+def read_split_files(paths: list[Path]) -> tuple[dict[str, str], str]:
+    """Read a user's split: a CSV with a ``split`` column and a ``path`` (or ``file``/``filename``)
+    column, or torchgeo-style lists (one relative path or file name per line, one file per split,
+    the split named in the file name: ``eurosat-train.txt``, ``...-val.txt``, ``...-test.txt``).
+
+    Returns:
+        ``({path or file name: split}, description)``.
+
+    Raises:
+        EOEdgeError: unreadable file, unknown split name, or a path listed in two splits.
+    """
+    import csv
+
+    out: dict[str, str] = {}
+
+    def put(key: str, sp: str, where: Path) -> None:
+        key = key.strip().replace("\\", "/").lstrip("./")
+        if sp not in SPLIT_DIRS:
+            raise EOEdgeError(f"{where}: unknown split {sp!r} for {key} (use train, val, test)")
+        if out.get(key, sp) != sp:
+            raise EOEdgeError(f"{where}: {key} is listed in both {out[key]} and {sp}")
+        out[key] = sp
+
+    for p in paths:
+        if not p.is_file():
+            raise EOEdgeError(f"split file not found: {p}")
+        if p.suffix.lower() == ".csv":
+            with p.open(newline="") as fh:
+                rows = list(csv.DictReader(fh))
+            col = next((c for c in ("path", "file", "filename", "image") if rows and c in rows[0]), None)
+            if not rows or col is None or "split" not in rows[0]:
+                raise EOEdgeError(f"{p}: a split CSV needs a header with 'path' (or file/filename) and 'split' columns")
+            for r in rows:
+                put(r[col], r["split"].strip().lower(), p)
+        else:
+            sp = next((s_ for s_ in SPLIT_DIRS if re.search(rf"(^|[-_.]){s_}([-_.]|$)", p.stem.lower())), None)
+            if sp is None:
+                raise EOEdgeError(f"{p}: name the list after its split (e.g. eurosat-train.txt, -val.txt, -test.txt)")
+            for line in p.read_text().splitlines():
+                if line.strip():
+                    put(line, sp, p)
+    return out, "the split file" + ("s " if len(paths) > 1 else " ") + ", ".join(x.name for x in paths)
+
+
+def apply_split_files(names: list[str], mapping: dict[str, str], issues: list[str]) -> dict[str, list[str]]:
+    """Per split, the dataset names a split file assigns (matched by relative path, else file name);
+    images it does not list are reported in ``issues`` and belong to no split."""
+    by = {sp: [] for sp in SPLIT_DIRS}
+    unlisted = []
+    for n in names:
+        sp = mapping.get(n) or mapping.get(n.split("/", 1)[-1]) or mapping.get(n.rsplit("/", 1)[-1])
+        (by[sp] if sp else unlisted).append(n)
+    if unlisted:
+        issues.append(f"{len(unlisted)} images are in no split of the split file (e.g. {unlisted[0]}): left out of "
+                      "train, val and test")
+    return by
+
+
 def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: str | None = None,
             progress: bool = True, replace: bool = False, size: int | None = None,
-            source_key: str | None = None, bands: str | None = None) -> dict:
+            source_key: str | None = None, bands: str | None = None, split_files: list[Path] | None = None) -> dict:
     """Decode a EuroSAT-style dataset and cache it as uint8 arrays.
 
     Args:
@@ -331,6 +389,9 @@ def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: 
             recorded so a changed source is re-prepared.
         bands: keep these bands, in this order (:func:`select_bands`: names such as
             ``B04,B03,B02`` or 1-based numbers). (Geo)TIFFs keep every band and their dtype.
+        split_files: the user's split (:func:`read_split_files`: a CSV or torchgeo-style lists);
+            it wins over folders and over the committed EuroSAT split; without a val list, 15 % of
+            each class of train is carved out, seeded.
 
     A folder with ``train/``, optional ``val/`` and ``test/`` sub-folders of class folders keeps
     that split (``manifest["split"]``; names are ``<split>/<Class>/<file>``); without ``val/`` a
@@ -446,9 +507,19 @@ def prepare(source: str | os.PathLike, cache_dir: str | os.PathLike, *, sha256: 
         "warnings": issues,
         "names": names,
     }
-    if layout is not None:
-        by_split = {sp: [n for n in names if n.split("/")[0] == sp] for sp in SPLIT_DIRS}
-        method = "the dataset's own " + "/, ".join(layout) + "/ folders"
+    mapping = None
+    if split_files:
+        mapping, desc = read_split_files([Path(x) for x in split_files])
+    if mapping is not None or layout is not None:
+        if mapping is not None:
+            by_split = apply_split_files(names, mapping, issues)
+            method, layout = desc, [sp for sp in SPLIT_DIRS if by_split[sp]]
+            if not by_split["train"] or not by_split["test"]:
+                raise EOEdgeError(f"{desc}: no image of {src} matched its train and test lists (paths relative to "
+                                  f"{src}, or file names)")
+        else:
+            by_split = {sp: [n for n in names if n.split("/")[0] == sp] for sp in SPLIT_DIRS}
+            method = "the dataset's own " + "/, ".join(layout) + "/ folders"
         if "val" not in layout:
             cls_of = dict(zip(names, (class_names[i] for i in lab_arr)))
             by_split["train"], by_split["val"] = carve_val(by_split["train"], cls_of)
