@@ -81,6 +81,7 @@ class Artifact:
     runner: Any = None
     cfg: Any = None
     engine: Path | None = None  # the TensorRT engine measured (backend tensorrt)
+    backend: str = ""  # the runtime that measures it ("" = BenchOptions.backend)
     result: dict = field(default_factory=dict)
 
 
@@ -244,7 +245,8 @@ def peak_rss_mb(path: Path, backend: str, batch: int, threads: int | None) -> fl
         "from eo_edge.backends import get_backend\n"
         f"r=get_backend({backend!r}).load({str(path)!r}, threads={threads!r})\n"
         "s=int(r.metadata['config']['input_size'])\n"
-        f"x=np.zeros(({batch},3,s,s),np.float32)\n"
+        "c=len(r.metadata['config'].get('mean') or [0, 0, 0])\n"
+        f"x=np.zeros(({batch},c,s,s),np.float32)\n"
         "[r.infer(x) for _ in range(10)]\n"
         "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])\n")
     try:
@@ -487,13 +489,19 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
 
     arts = list(arts)  # artifacts that cannot be opened are dropped from this run's list only
     threads = opts.threads or min(os.cpu_count() or 1, 4)
-    be = get_backend(opts.backend)
-    ok, why = be.available()
-    if not ok:
-        raise EOEdgeError(why)
+    for a in arts:
+        a.backend = a.backend or opts.backend
+    bes = {name: get_backend(name) for name in sorted({a.backend for a in arts})}
+    for b in bes.values():
+        ok, why = b.available()
+        if not ok:
+            raise EOEdgeError(why)
+    versions: dict[str, str] = {}
+    for b in bes.values():
+        versions.update(b.versions())
     run: dict[str, Any] = {
         "schema": SCHEMA, "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "eo_edge_version": __version__, "command": command, "host": host_record(threads, be.versions()),
+        "eo_edge_version": __version__, "command": command, "host": host_record(threads, versions),
         "data": data_info,
         "protocol": {"warmup": opts.warmup, "runs": opts.runs, "throughput_batch": opts.throughput_batch,
                      "throughput_iters": opts.throughput_iters, "interleaved": True, "rounds": opts.rounds,
@@ -509,8 +517,9 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
             t = prog.add_task("accuracy", total=len(arts))
             for a in list(arts):
                 try:
-                    a.runner = (be.load(a.path, threads=threads) if opts.backend == "onnxruntime"
-                                else _trt_load(be, a, opts, log))
+                    be = bes[a.backend]
+                    a.runner = (_trt_load(be, a, opts, log) if a.backend == "tensorrt"
+                                else be.load(a.path, threads=threads))
                 except EOEdgeError as e:  # one artifact that cannot be built/opened is a row, not an abort
                     log(f"[yellow]warning:[/] {a.name}: not measured: {e}")
                     run["failed"].append({"name": a.name, "path": str(a.path), "precision": a.precision,
@@ -522,7 +531,7 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
                 rep = evaluate(a.runner.infer, data, a.cfg.input_size, a.cfg.mean, a.cfg.std, a.cfg.class_names,
                                batch_size=64, progress=False)
                 a.result = {"name": a.name, "model": a.model, "role": a.role, "precision": a.precision,
-                            "backend": opts.backend, "path": str(a.path), "input_size": a.cfg.input_size,
+                            "backend": a.backend, "path": str(a.path), "input_size": a.cfg.input_size,
                             "accuracy": {k: rep[k] for k in ("top1", "macro_precision", "macro_recall", "macro_f1",
                                                              "n_images")}}
                 prog.advance(t)
@@ -590,7 +599,7 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
                                  **({"engine_size_mb": a.engine.stat().st_size / 1e6,
                                      "device_memory_mb": getattr(a.runner, "device_memory_mb", None)}
                                     if a.engine else {}),
-                                 "peak_rss_mb": peak_rss_mb(a.path, opts.backend, opts.throughput_batch, threads)
+                                 "peak_rss_mb": peak_rss_mb(a.path, a.backend, opts.throughput_batch, threads)
                                  if opts.memory else None})
                 prog.advance(t)
             # robustness
@@ -608,7 +617,7 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
                             a.result.setdefault("robustness", {}).setdefault(name, {})[str(sev)] = rep["top1"]
                             prog.advance(t)
             # peak per precision
-            if opts.peak and opts.backend == "onnxruntime":
+            if opts.peak and "onnxruntime" in bes:  # the GEMM probe runs in ONNX Runtime
                 t = prog.add_task("GEMM peak", total=len({a.precision for a in arts}))
                 for prec in sorted({a.precision for a in arts}):
                     run["peak"][prec] = gemm_peak(prec, threads)
@@ -626,6 +635,7 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
             a.result["mac_rate_gmacs"] = a.result["macs"] * a.result["throughput"]["images_per_s"] / 1e9
             a.result["peak_fraction"] = a.result["mac_rate_gmacs"] / pk if pk else None
     run["comparisons"] = compare(arts)
+    run["fastest_backend"] = fastest_backends([a.result for a in arts if a.result])
     for a in arts:
         a.result.pop("_rounds", None)
         if a.result:
@@ -644,6 +654,24 @@ def _trt_load(be, a: Artifact, opts: BenchOptions, log: Callable[[str], None]):
     return be.load(a.engine)
 
 
+def fastest_backends(results: list[dict]) -> list[dict]:
+    """Per (model, precision) measured on several backends: the fastest by batch-1 p50 latency,
+    with every backend's p50 and images/s (bench --backend all). Empty with one backend."""
+    by: dict[str, list[dict]] = {}
+    for r in results:  # names are <model>-<form>@<backend> under --backend all
+        if r.get("latency_ms"):
+            by.setdefault(r["name"].split("@")[0], []).append(r)
+    out = []
+    for artifact, rs in sorted(by.items()):
+        if len({r["backend"] for r in rs}) < 2:
+            continue
+        best = min(rs, key=lambda r: r["latency_ms"]["p50"])
+        out.append({"artifact": artifact, "fastest": best["backend"], "fastest_name": best["name"],
+                    "p50_ms": {r["backend"]: r["latency_ms"]["p50"] for r in rs},
+                    "images_per_s": {r["backend"]: (r.get("throughput") or {}).get("images_per_s") for r in rs}})
+    return out
+
+
 def compare(arts: list[Artifact]) -> list[dict]:
     """Each student artifact vs each FP32 baseline (MobileViT family or role "baseline"): reductions in params,
     MACs, power, latency (percent), the interleaved latency ratio with its spread, top-1 delta,
@@ -653,8 +681,8 @@ def compare(arts: list[Artifact]) -> list[dict]:
     out = []
     for b in bases:
         for s in arts:
-            if s.role != "student" or not s.result.get("_rounds"):
-                continue
+            if s.role != "student" or not s.result.get("_rounds") or s.backend != b.backend:
+                continue  # like with like: student and baseline on the same runtime
             sr, br = s.result, b.result
             pw_s = sr.get("power", {}).get("mean_mW")
             pw_b = br.get("power", {}).get("mean_mW")

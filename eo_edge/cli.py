@@ -423,7 +423,8 @@ def bench(
     inputs: Optional[List[Path]] = typer.Argument(None, help="Checkpoints, ONNX files or compiled artifacts (default: the shipped models/)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Bench config JSON (models x precisions x backends x batch sizes), e.g. benchmarks/default.json."),
     precisions: str = typer.Option(",".join(PRECISIONS), "--precisions", help="Precisions to compile FP32 inputs to (comma-separated)."),
-    backend: str = typer.Option("onnxruntime", "--backend", help="onnxruntime (x86, CI) or tensorrt (Jetson)."),
+    backend: str = typer.Option("onnxruntime", "--backend", help="onnxruntime (x86, CI), openvino (Intel), tensorrt "
+                                "(Jetson), or all: every runtime available here, side by side."),
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset (default: prepared EuroSAT test split, else the shipped 1,000-image test subset)."),
     split: str = typer.Option("test", "--split", help="Split of --data to measure on: test, val, train or all."),
     runs: int = typer.Option(200, "--runs", help="Timed batch-1 runs per artifact (at least 200 for the reference protocol)."),
@@ -463,9 +464,15 @@ def bench(
 
     precs = check_precisions([p.strip() for p in precisions.split(",") if p.strip()], " in --precisions")
 
-    ok, why = get_backend(backend).available()
-    if not ok:
-        raise EOEdgeError(why)
+    from .formats import BACKENDS
+
+    if backend in ("all", "auto"):  # every runtime available here, side by side
+        backends = [b for b in BACKENDS if get_backend(b).available()[0]]
+    else:
+        backends = [backend]
+        ok, why = get_backend(backend).available()
+        if not ok:
+            raise EOEdgeError(why)
     if runs < 1 or rounds < 1 or warmup < 0 or batch < 1:
         raise EOEdgeError("--runs, --rounds and --batch must be positive, --warmup non-negative")
     from .power.protocol import PowerProtocol
@@ -481,9 +488,6 @@ def bench(
             backend = cfgd["backends"][0]
         if cfgd.get("batch_sizes"):
             batch = max(int(b) for b in cfgd["batch_sizes"])
-    ok, why = get_backend(backend).available()
-    if not ok:
-        raise EOEdgeError(why)
     if not paths:
         paths = default_inputs()
         if not paths:
@@ -500,7 +504,14 @@ def bench(
     from .bench import check_batch_memory
 
     check_batch_memory([Path(p) for p in paths], batch)
-    arts = prepare_artifacts(paths, precs, home_dir(home) / "bench-cache", _log, backend=backend, home=home)
+    arts = []
+    for b in backends:
+        got = prepare_artifacts(paths, precs, home_dir(home) / "bench-cache", _log, backend=b, home=home)
+        for a in got:
+            a.backend = b
+            if len(backends) > 1:
+                a.name = f"{a.name}@{b}"
+        arts += got
     out_dir.mkdir(parents=True, exist_ok=True)
     if split not in ("train", "val", "test", "all"):
         raise EOEdgeError(f"unknown --split {split!r}; choose train, val, test or all")

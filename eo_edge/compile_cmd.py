@@ -87,7 +87,7 @@ def validate(model: Path, o: CompileOptions) -> tuple[str, tuple[int, int, int]]
                                  ("--fallback-rank", o.fallback_rank != "output")) if on]
         if given:
             raise EOEdgeError(f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to --int8")
-    if o.backend == "onnxruntime":  # TensorRT-only options
+    if o.backend != "tensorrt":  # TensorRT-only options
         given = [f for f, on in (("--dla-core", o.dla_core is not None), ("--timing-cache", o.timing_cache is not None),
                                  ("--workspace-mb", o.workspace_mb != 1024),
                                  ("--batch-profile", o.batch_profile != "1,1,32")) if on]
@@ -215,13 +215,18 @@ def run_compile(model: Path, o: CompileOptions, *, json_out: Path | None = None,
         from .evaluate import check_classes
 
         check_classes(cfg.class_names, val.class_names, Path(model).name)
+    # the gate runs where the artifact will run: OpenVINO for --backend openvino; ONNX Runtime
+    # otherwise (TensorRT engines are built after the gate, from the gated ONNX)
+    def runner(path: Path):
+        return be.load(path) if o.backend == "openvino" else OnnxRuntimeRunner(path)
+
     parent_logits = None
     if val is not None:  # the FP32 parent's logits, computed once for every gate below
-        parent_logits = predict_logits(OnnxRuntimeRunner(model).infer, val, cfg.input_size, cfg.mean, cfg.std,
+        parent_logits = predict_logits(runner(model).infer, val, cfg.input_size, cfg.mean, cfg.std,
                                        progress=not quiet, desc="gate: fp32 parent")
 
     def gate_fn(path: Path) -> dict:
-        return gate(OnnxRuntimeRunner(path).infer, parent_logits, val, cfg, progress=not quiet)
+        return gate(runner(path).infer, parent_logits, val, cfg, progress=not quiet)
 
     cache = home_dir(o.home) / "calib-cache"
     limit = o.max_drop if o.max_drop is not None else (0.5 if o.auto_fallback else None)
@@ -274,7 +279,7 @@ def run_compile(model: Path, o: CompileOptions, *, json_out: Path | None = None,
         for (tmp, dest), rec in zip(published, records):  # every check passed: publish file, then sidecar
             os.replace(tmp, dest)
             log(f"wrote {dest}")
-            if o.backend != "onnxruntime":  # the engine is built from the published, gated ONNX
+            if o.backend == "tensorrt":  # the engine is built from the published, gated ONNX
                 eng = Path(str(dest)[:-5] + ".engine")
                 rec["engine"] = be.build(dest, eng, precision=rec["precision"], workspace_mb=o.workspace_mb,
                                          dla_core=o.dla_core, timing_cache=o.timing_cache, min_batch=bmin,

@@ -28,7 +28,7 @@ from .errors import EOEdgeError
 #: What an ONNX file's ``eo_edge.precision`` metadata may say.
 PRECISIONS = ("fp32", "fp16", "int8")
 #: Runtimes eo-edge can run artifacts on (see :mod:`eo_edge.backends`).
-BACKENDS = ("onnxruntime", "tensorrt")
+BACKENDS = ("onnxruntime", "tensorrt", "openvino")
 #: INT8 activation forms.
 ACTIVATIONS = ("s8", "u8")
 
@@ -70,7 +70,7 @@ FORMATS: tuple[Format, ...] = (
     Format("fp32", "fp32", None, BACKENDS, "FP32 ONNX from eo-edge export"),
     Format("fp16", "fp16", None, BACKENDS, "FP16 weights and activations, FP32 graph input and output"),
     Format("int8-s8", "int8", "s8", BACKENDS, "QDQ INT8, symmetric int8 activations (TensorRT-ready)"),
-    Format("int8-u8", "int8", "u8", ("onnxruntime",), "QDQ INT8, uint8 activations (fast on ONNX Runtime x86)"),
+    Format("int8-u8", "int8", "u8", ("onnxruntime", "openvino"), "QDQ INT8, uint8 activations (fast on ONNX Runtime x86)"),
 )
 _BY_TAG = {f.tag: f for f in FORMATS}
 
@@ -136,13 +136,14 @@ def check_precisions(precisions: Iterable[Any], where: str = "") -> list[str]:
 def check_backend(backend: str) -> str:
     """Raises EOEdgeError unless ``backend`` is one of :data:`BACKENDS`; returns it."""
     if backend not in BACKENDS:
-        raise EOEdgeError(f"unknown backend {backend!r}; choose {' or '.join(BACKENDS)}")
+        raise EOEdgeError(f"unknown backend {backend!r}; choose {', '.join(BACKENDS)}")
     return backend
 
 
 def int8_activations(backend: str, activations: str = "auto") -> str:
     """The INT8 activation form to build for ``backend``: ``auto`` picks the fastest form
-    the backend runs (``u8`` for ONNX Runtime, ``s8`` for TensorRT).
+    the backend runs (``u8`` for ONNX Runtime; ``s8`` for TensorRT and OpenVINO, where one
+    symmetric file serves both).
 
     Raises:
         EOEdgeError: unknown backend or form, or a form the backend cannot run.

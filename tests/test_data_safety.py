@@ -129,6 +129,7 @@ def test_one_class_dataset_is_refused_before_training(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_sigint_during_compile_keeps_the_old_file_and_says_so(tmp_path, home, prepared):
     """Ctrl-C in the middle of an INT8 compile: exit 130 with one line saying what was kept; the
     previous artifact and its sidecar are unchanged and no partial file is left."""

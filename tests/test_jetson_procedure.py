@@ -124,6 +124,7 @@ def test_procedure_runs_on_x86_with_the_strict_double(tmp_path):
     assert "rebuilding resnet8_eurosat64.int8-minmax." in err and "tensorrt_version: built 10.3.0, here 8.6.2.3" in err
 
 
+@pytest.mark.slow
 def test_bench_keeps_going_when_an_engine_fails_to_build(tmp_path):
     """A file TensorRT rejects becomes a 'Not measured' row with the reason; the others are measured."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static

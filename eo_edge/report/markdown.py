@@ -117,6 +117,22 @@ def _power_section(run: dict) -> str:
             + ("\n\n" + "\n".join(notes) if notes else ""))
 
 
+def _fastest_section(run: dict) -> str:
+    """bench --backend all: per artifact, the fastest runtime on this host (batch-1 p50)."""
+    rows = []
+    for f in run.get("fastest_backend") or []:
+        p50 = f["p50_ms"]
+        others = ", ".join(f"{b} {fmt(v, 'ms')}" for b, v in sorted(p50.items()) if b != f["fastest"])
+        ips = f.get("images_per_s") or {}
+        rows.append([f["artifact"], f"**{f['fastest']}**", fmt(p50[f["fastest"]], "ms"), others,
+                     ", ".join(f"{b} {fmt(v, 'ips')}" for b, v in sorted(ips.items()))])
+    if not rows:
+        return ""
+    return ("## Fastest runtime per artifact on this host\n\nBatch-1 p50 latency, every runtime measured in the "
+            "same interleaved rounds.\n\n" + _md_table(["Artifact", "Fastest", "p50 ms", "Others (p50 ms)",
+                                                        "Images/s (batch)"], rows, ["l", "l", "r", "l", "l"]))
+
+
 def _failed_section(run: dict) -> str:
     """Artifacts that could not be built or opened (e.g. a TensorRT build failure): one row each."""
     failed = run.get("failed") or []
@@ -189,7 +205,7 @@ def render_markdown(run: dict, images: dict[str, str] | None = None) -> str:
              "in MB; peak resident memory of the process in MB; MAC rate = MACs x throughput (images/s at the throughput batch).\n\n"
              + _md_table([c for c, _ in MAIN_COLUMNS], [[f(a) for _, f in MAIN_COLUMNS] for a in _artifacts(run)],
                          ["l"] * 5 + ["r"] * (len(MAIN_COLUMNS) - 5)),
-             _power_section(run), _failed_section(run), _comparison_section(run), _robustness_section(run)]
+             _power_section(run), _fastest_section(run), _failed_section(run), _comparison_section(run), _robustness_section(run)]
     if images:
         parts.append("## Figures\n\n" + "\n\n".join(f"![{cap}]({path})" for cap, path in images.items()))
     return "\n\n".join(p for p in parts if p) + "\n"

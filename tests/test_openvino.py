@@ -1,0 +1,67 @@
+"""The OpenVINO backend behind the same runner interface: same logits as ONNX Runtime on the
+shipped files (FP32 exactly, not bf16), eval/compile/bench through it, and bench --backend all."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_cli
+
+ov = pytest.importorskip("openvino")
+R8 = ROOT / "models" / "resnet8_eurosat64"
+
+
+def test_openvino_matches_onnxruntime_on_shipped_files():
+    from eo_edge.backends import get_backend
+    from eo_edge.compare import compare_logits
+    from eo_edge.data.subsets import TEST_SUBSET_DIR, load_flat_images
+    from eo_edge.data.transforms import preprocess
+
+    imgs = load_flat_images(TEST_SUBSET_DIR, 200)[0]
+    x = preprocess(imgs, 64, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    for suffix, tol in ((".onnx", 1e-3), (".fp16.onnx", 0.05), (".int8-minmax.onnx", 1.0)):
+        f = R8.with_name(R8.name + suffix)
+        with get_backend("openvino").load(f, threads=2) as a, get_backend("onnxruntime").load(f, threads=2) as b:
+            ya, yb = a.infer(x), b.infer(x)
+            assert a.backend == "openvino" and a.metadata["config"]["arch"] == "resnet8"
+        c = compare_logits(yb, ya)
+        assert c["max_abs_diff"] < tol, (suffix, c)  # FP32 stays FP32 (bf16 would give ~0.06)
+        assert c["top1_agreement"] >= 98.0, (suffix, c)
+
+
+@pytest.mark.slow
+def test_bench_backend_all_names_the_fastest_runtime(tmp_path):
+    out = tmp_path / "b"
+    p = run_cli("bench", f"{R8}.onnx", f"{R8}.int8-minmax.onnx", "--backend", "all", "--precisions", "fp32,int8",
+                "--runs", "20", "--rounds", "2", "--warmup", "2", "--no-peak", "--no-memory", "--out", str(out), "-q",
+                env={"EO_EDGE_HOME": str(tmp_path / "home")})
+    assert p.returncode == 0, p.stderr
+    run = json.loads((out / "bench.json").read_text())
+    from eo_edge.report import validate
+
+    assert validate(run) == []
+    assert {a["backend"] for a in run["artifacts"]} >= {"onnxruntime", "openvino"}
+    fastest = {f["artifact"]: f for f in run["fastest_backend"]}
+    assert "resnet8-fp32" in fastest and set(fastest["resnet8-fp32"]["p50_ms"]) >= {"onnxruntime", "openvino"}
+    assert all(c["student"].split("@")[1] == c["baseline"].split("@")[1] for c in run["comparisons"])
+    md = (out / "report.md").read_text()
+    assert "## Fastest runtime per artifact on this host" in md
+
+
+@pytest.mark.slow
+def test_compile_gate_runs_on_openvino(tmp_path):
+    import shutil
+
+    m = tmp_path / "r8.onnx"
+    shutil.copy(f"{R8}.onnx", m)
+    p = run_cli("compile", str(m), "--int8", "--backend", "openvino", "--eval-data",
+                str(ROOT / "samples" / "eurosat-test-1000"), "--json", str(tmp_path / "c.json"), "-q",
+                env={"EO_EDGE_HOME": str(tmp_path / "home")})
+    assert p.returncode == 0, p.stderr
+    rec = json.loads((tmp_path / "c.json").read_text())["artifacts"][0]
+    assert rec["backend"] == "openvino" and rec["activations"].startswith("int8 symmetric")  # one s8 file for OV+TRT
+    assert rec["gate"]["n_images"] == 1000 and abs(rec["gate"]["drop"]) < 1.0
+    assert np.isfinite(rec["gate"]["top1"])
