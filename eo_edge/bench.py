@@ -533,7 +533,9 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
                 a.result = {"name": a.name, "model": a.model, "role": a.role, "precision": a.precision,
                             "backend": a.backend, "path": str(a.path), "input_size": a.cfg.input_size,
                             "accuracy": {k: rep[k] for k in ("top1", "macro_precision", "macro_recall", "macro_f1",
-                                                             "n_images")}}
+                                                             "n_images")},
+                            # confidence quality (metrics.calibration_metrics: ECE over 15 bins, NLL, Brier)
+                            "calibration": {k: rep[k] for k in ("ece_pct", "nll", "brier")}}
                 prog.advance(t)
             # interleaved batch-1 latency
             xs = {a.name: preprocess(np.asarray(data.images[:1]), a.cfg.input_size, a.cfg.mean, a.cfg.std) for a in arts}

@@ -261,6 +261,9 @@ def _print_report(rep: dict, title: str, extra: dict | None = None) -> None:
     t.add_row("[bold]macro", "", f"{rep['macro_precision']:.2f}", f"{rep['macro_recall']:.2f}", f"{rep['macro_f1']:.2f}",
               str(rep["n_images"]))
     out.print(t)
+    if "ece_pct" in rep:
+        out.print(f"confidence: ECE {rep['ece_pct']:.2f} % (15 bins), NLL {rep['nll']:.4f}, Brier {rep['brier']:.4f}",
+                  highlight=False)
 
 
 @app.command("eval")

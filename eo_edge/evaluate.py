@@ -12,7 +12,7 @@ import numpy as np
 
 from .data.prepare import PreparedData
 from .data.transforms import preprocess
-from .metrics import classification_report
+from .metrics import calibration_metrics, classification_report
 
 LogitFn = Callable[[np.ndarray], np.ndarray]
 
@@ -81,4 +81,6 @@ def evaluate(fn: LogitFn, data: PreparedData, input_size: int, mean: Sequence[fl
     y = remap[data.labels]
     logits = predict_logits(fn, data, input_size, mean, std, batch_size, progress)
     rep = classification_report(y, logits.argmax(1), names)
+    cal = calibration_metrics(logits, y)  # ECE (15 bins), NLL, Brier of the max softmax probability
+    rep.update({"ece_pct": cal["ece_pct"], "nll": cal["nll"], "brier": cal["brier"], "calibration": cal})
     return rep

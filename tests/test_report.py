@@ -319,3 +319,26 @@ def test_schema_defined_once():
             if any(isinstance(tg, ast.Name) and tg.id == "MAX_SAMPLES" for tg in targets):
                 owners["MAX_SAMPLES"].append(where)
     assert owners == {"schema string": ["report/schema.py"], "MAX_SAMPLES": ["report/schema.py"]}
+
+
+def test_calibration_metrics_by_hand_and_temperature_scaling():
+    """ECE/NLL/Brier on hand-made logits, and temperature scaling that undoes a known over-confidence."""
+    import numpy as np
+
+    from eo_edge.metrics import calibration_metrics, fit_temperature, softmax
+
+    logits = np.log(np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]]))
+    y = np.array([0, 1, 0, 0])
+    c = calibration_metrics(logits, y, n_bins=10)
+    # bins: conf 0.6 (2 images, both right: |1.0 - 0.6|) and conf 0.9 (2 images, one right: |0.5 - 0.9|)
+    assert abs(c["ece_pct"] - 100 * (0.5 * 0.4 + 0.5 * 0.4)) < 1e-9
+    nll = -(np.log(0.9) + np.log(0.1) + 2 * np.log(0.6)) / 4
+    assert abs(c["nll"] - nll) < 1e-9
+    # per image: sum over classes of (p - onehot)^2 = 0.02, 1.62, 0.32, 0.32
+    assert abs(c["brier"] - (0.02 + 1.62 + 0.32 + 0.32) / 4) < 1e-9
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(size=(4000, 5)) * 2.0
+    y = np.array([rng.choice(5, p=p) for p in softmax(true_logits)])  # labels drawn from the model's own probabilities
+    t = fit_temperature(true_logits * 3.0, y)  # the same model, 3x over-confident
+    assert abs(t - 3.0) < 0.3, t
+    assert calibration_metrics(true_logits * 3.0, y, temperature=t)["ece_pct"] < calibration_metrics(true_logits * 3.0, y)["ece_pct"]

@@ -133,6 +133,18 @@ def _fastest_section(run: dict) -> str:
                                                         "Images/s (batch)"], rows, ["l", "l", "r", "l", "l"]))
 
 
+def _calibration_section(run: dict) -> str:
+    """Confidence quality per artifact: does INT8 or FP16 change calibration, not only top-1?"""
+    rows = [[a["name"], fmt(a["accuracy"]["top1"], "pct"), fmt(a["calibration"]["ece_pct"], "ece"),
+             fmt(a["calibration"]["nll"], "ece"), fmt(a["calibration"]["brier"], "ece")]
+            for a in _artifacts(run) if a.get("calibration")]
+    if not rows:
+        return ""
+    return ("## Confidence quality\n\nECE = expected calibration error of the max softmax probability over 15 "
+            "equal-width bins (Guo et al., ICML 2017), in %; NLL in nats; Brier score summed over classes.\n\n"
+            + _md_table(["Artifact", "Top-1 %", "ECE %", "NLL", "Brier"], rows))
+
+
 def _failed_section(run: dict) -> str:
     """Artifacts that could not be built or opened (e.g. a TensorRT build failure): one row each."""
     failed = run.get("failed") or []
@@ -205,7 +217,7 @@ def render_markdown(run: dict, images: dict[str, str] | None = None) -> str:
              "in MB; peak resident memory of the process in MB; MAC rate = MACs x throughput (images/s at the throughput batch).\n\n"
              + _md_table([c for c, _ in MAIN_COLUMNS], [[f(a) for _, f in MAIN_COLUMNS] for a in _artifacts(run)],
                          ["l"] * 5 + ["r"] * (len(MAIN_COLUMNS) - 5)),
-             _power_section(run), _fastest_section(run), _failed_section(run), _comparison_section(run), _robustness_section(run)]
+             _power_section(run), _calibration_section(run), _fastest_section(run), _failed_section(run), _comparison_section(run), _robustness_section(run)]
     if images:
         parts.append("## Figures\n\n" + "\n\n".join(f"![{cap}]({path})" for cap, path in images.items()))
     return "\n\n".join(p for p in parts if p) + "\n"
