@@ -435,6 +435,12 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
             fmt = get_format(prec, act)
             if prec == "fp32" or (p.stem, fmt.tag) in seen:
                 continue
+            beside = artifact_path(p, fmt)  # what `eo-edge compile` wrote next to it, if made from this very file
+            if beside.is_file() and read_metadata(beside).get("parent_sha256") == sha256_file(p):
+                log(f"using {beside.name} (compiled from {p.name})")
+                seen[(p.stem, fmt.tag)] = Artifact(f"{cfg.arch}-{fmt.tag}", beside, cfg.arch, _role(cfg), prec,
+                                                   source=p.stem)
+                continue
             out = artifact_path(cache / f"{p.stem}-{sha256_file(p)[:10]}.onnx", fmt)
             if not out.is_file():
                 log(f"compiling {p.name} -> {prec}")

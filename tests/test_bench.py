@@ -123,3 +123,23 @@ def test_memory_probe_measures_a_shipped_model():
     mb = peak_rss_mb(ROOT / "models" / "resnet8_eurosat64.onnx", "onnxruntime", 16, 1)
     assert mb is not None and 20.0 < mb < 4096.0, mb
     assert peak_rss_mb(ROOT / "models" / "missing.onnx", "onnxruntime", 16, 1) is None  # the failure value
+
+
+def test_bench_uses_artifacts_compiled_beside_the_fp32_file(tmp_path):
+    """`bench x.onnx` measures the x.fp16.onnx that `compile` wrote beside it (same parent sha256)
+    instead of compiling another copy into its cache; a stale one (other parent) is not used."""
+    import shutil
+
+    from conftest import ROOT
+
+    m = tmp_path / "r8.onnx"
+    shutil.copy(ROOT / "models" / "resnet8_eurosat64.onnx", m)
+    p = run_cli("compile", str(m), "--fp16", "-q", env={"EO_EDGE_HOME": str(tmp_path / "h")})
+    assert p.returncode == 0, p.stderr
+    args = ["bench", str(m), "--precisions", "fp32,fp16", "--runs", "10", "--rounds", "2", "--warmup", "1",
+            "--no-peak", "--no-memory", "--out", str(tmp_path / "b")]
+    p = run_cli(*args, env={"EO_EDGE_HOME": str(tmp_path / "h")})
+    assert p.returncode == 0, p.stderr
+    assert "using r8.fp16.onnx (compiled from r8.onnx)" in " ".join(p.stderr.split())
+    run = json.loads((tmp_path / "b" / "bench.json").read_text())
+    assert {a["precision"]: a["path"] for a in run["artifacts"]}["fp16"] == str(tmp_path / "r8.fp16.onnx")
