@@ -188,3 +188,14 @@ def test_disk_full_while_saving_a_checkpoint_keeps_the_previous_one(tmp_path, mo
     with pytest.raises(EOEdgeError, match="disk full"):
         save_checkpoint(dst, model, cfg)
     assert dst.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_implicit_prepare_prints_what_it_skipped(tmp_path):
+    """`--data FOLDER` prepares implicitly; a corrupt file it skips is printed, not hidden."""
+    src = _folder(tmp_path, "own", 6)
+    (src / "Forest" / "Forest_broken.jpg").write_bytes(b"not an image at all")
+    p = run_cli("eval", str(ROOT / "models" / "resnet8_eurosat64.onnx"), "--data", str(src), "--split", "all", "-q",
+                env={"EO_EDGE_HOME": str(tmp_path / "home")})
+    assert p.returncode == 0, p.stderr
+    err = " ".join(p.stderr.split())
+    assert "skipped: Forest/Forest_broken.jpg" in err and "preparing" in err
