@@ -75,7 +75,10 @@ def _torch_load(path: Path) -> Any:
 
     import torch
 
-    head = path.read_bytes()[:64] if path.is_file() else b""
+    head = b""
+    if path.is_file():
+        with path.open("rb") as fh:  # the first bytes only; torch.load reads the file itself
+            head = fh.read(64)
     if path.suffix.lower() == ".onnx" or (b"onnx" in head.lower() and not head.startswith(b"PK")):
         raise EOEdgeError(f"{path} is an ONNX file, not a PyTorch checkpoint (.pt); give the checkpoint it was "
                           "exported from")

@@ -31,7 +31,7 @@ from .schema import NA
 
 #: decimals per unit (see the module docstring)
 FORMATS = {"pct": 1, "ms": 3, "ips": 0, "M": 2, "size_mb": 3, "rss_mb": 1, "mW": 0, "mJ": 3, "gmacs": 2,
-           "ratio": 3, "s": 1, "ece": 3}
+           "ratio": 3, "s": 1, "score": 3}
 
 
 def fmt(x: Any, unit: str) -> str:

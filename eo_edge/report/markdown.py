@@ -135,8 +135,8 @@ def _fastest_section(run: dict) -> str:
 
 def _calibration_section(run: dict) -> str:
     """Confidence quality per artifact: does INT8 or FP16 change calibration, not only top-1?"""
-    rows = [[a["name"], fmt(a["accuracy"]["top1"], "pct"), fmt(a["calibration"]["ece_pct"], "ece"),
-             fmt(a["calibration"]["nll"], "ece"), fmt(a["calibration"]["brier"], "ece")]
+    rows = [[a["name"], fmt(a["accuracy"]["top1"], "pct"), fmt(a["calibration"]["ece_pct"], "score"),
+             fmt(a["calibration"]["nll"], "score"), fmt(a["calibration"]["brier"], "score")]
             for a in _artifacts(run) if a.get("calibration")]
     if not rows:
         return ""
