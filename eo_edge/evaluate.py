@@ -12,7 +12,7 @@ import numpy as np
 
 from .data.prepare import PreparedData
 from .data.transforms import preprocess
-from .metrics import calibration_metrics, classification_report
+from .metrics import classification_report
 
 LogitFn = Callable[[np.ndarray], np.ndarray]
 
@@ -67,10 +67,18 @@ def check_classes(model_class_names: Sequence[str], data_class_names: Sequence[s
 
 
 def evaluate(fn: LogitFn, data: PreparedData, input_size: int, mean: Sequence[float], std: Sequence[float],
-             model_class_names: Sequence[str] | None = None, batch_size: int = 256, progress: bool = True) -> dict:
-    """Top-1, macro precision/recall/F1, per-class accuracy and confusion of ``fn`` on ``data``.
+             model_class_names: Sequence[str] | None = None, batch_size: int = 256, progress: bool = True,
+             temperature: float = 1.0, decision: dict | None = None, return_logits: bool = False):
+    """Top-1, macro precision/recall/F1, per-class accuracy, confusion and decision quality of
+    ``fn`` on ``data``.
 
-    Labels of ``data`` are mapped to the model's class order by name.
+    Labels of ``data`` are mapped to the model's class order by name. ``ece_pct``/``nll``/
+    ``brier`` are those of ``softmax(logits / temperature)`` (the model's calibrated output);
+    ``decision`` holds the rest (:func:`eo_edge.decision.decision_quality`: T = 1 values,
+    AURC, coverage at the model's stored threshold).
+
+    Returns:
+        the report dict; with ``return_logits``, ``(report, logits float32 (N, C), y int64 (N,))``.
 
     Raises:
         EOEdgeError: the data holds classes the model does not know.
@@ -81,6 +89,9 @@ def evaluate(fn: LogitFn, data: PreparedData, input_size: int, mean: Sequence[fl
     y = remap[data.labels]
     logits = predict_logits(fn, data, input_size, mean, std, batch_size, progress)
     rep = classification_report(y, logits.argmax(1), names)
-    cal = calibration_metrics(logits, y)  # ECE (15 bins), NLL, Brier of the max softmax probability
-    rep.update({"ece_pct": cal["ece_pct"], "nll": cal["nll"], "brier": cal["brier"], "calibration": cal})
-    return rep
+    from .decision import decision_quality
+
+    dq = decision_quality(logits, y, temperature, decision)  # ECE (15 bins), NLL, Brier at T; AURC; keep rule
+    rep.update({"ece_pct": dq["ece_pct"], "nll": dq["nll"], "brier": dq["brier"], "calibration": dq.pop("calibration"),
+                "decision": dq})
+    return (rep, logits, y) if return_logits else rep

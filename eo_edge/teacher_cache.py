@@ -3,7 +3,7 @@
 Training augmentation in eo-edge is the dihedral group D4 (flips and 90-degree rotations),
 a finite set of 8 views per image, and the teachers are frozen. So the teachers' logits on
 *every* view a student can ever see are computed once - 8 teacher passes per training
-image - and cached on disk per teacher (``HOME/teacher-cache/teacher-<key>.npz``, key = the
+image - and cached on disk per teacher (``HOME/teacher-cache/teacher-w<key>.npz``, key = the
 teacher checkpoint's hash and the image set). After that an epoch of distillation costs about one student
 epoch, and the cached logits are exactly what the teacher would have produced online for the
 same augmented image: caching changes no result. (Augmentations with a continuous parameter,
@@ -13,6 +13,7 @@ e.g. random crops or colour jitter, would break this; eo-edge does not use them 
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -57,12 +58,43 @@ def _teacher_key(teacher_sha: str, data: PreparedData, rows: np.ndarray) -> str:
     return h.hexdigest()[:20]
 
 
+def logits_identity(path: Path) -> str:
+    """sha256 of what determines a checkpoint's logits: its weights (every state_dict tensor, in
+    key order) and the config fields that shape its input (arch, input size, mean/std, classes).
+
+    Unlike the file's sha256 it does not change when ``eo-edge calibrate`` stores a temperature
+    or threshold in the config (those act after the logits), so a cached teacher stays valid.
+    Bare state_dicts (no eo-edge config) hash their tensors only.
+    """
+    import json
+
+    import torch
+
+    from .models.checkpoint import _torch_load
+
+    obj = _torch_load(Path(path))  # one-line EOEdgeError for unreadable files
+    sd = obj.get("state_dict", obj) if isinstance(obj, dict) else {}
+    h = hashlib.sha256(b"eo-edge-logits/1")
+    for k in sorted(sd):
+        v = sd[k]
+        if hasattr(v, "detach"):
+            h.update(k.encode())
+            h.update(str(v.dtype).encode() + str(tuple(v.shape)).encode())
+            h.update(v.detach().cpu().contiguous().numpy().tobytes() if v.dtype != torch.bfloat16
+                     else v.float().numpy().tobytes())
+    cfg = obj.get("config") if isinstance(obj, dict) else None
+    if isinstance(cfg, dict):
+        h.update(json.dumps({k: cfg.get(k) for k in ("arch", "input_size", "mean", "std", "class_names")},
+                            sort_keys=True).encode())
+    return h.hexdigest()
+
+
 def teacher_logits(path: Path, data: PreparedData, rows: np.ndarray, cache_dir: Path, device: str = "cpu",
                    batch_size: int = 256, progress: bool = True, log: Callable[[str], None] = print) -> np.ndarray:
     """One teacher's logits on the 8 D4 views of ``data`` rows ``rows``, cached per teacher.
 
-    The cache file ``cache_dir/teacher-<key>.npz`` is keyed by the checkpoint's sha256 and the
-    rows, so any combination of teachers reuses each teacher's pass.
+    The cache file ``cache_dir/teacher-w<key>.npz`` is keyed by the checkpoint's weights
+    (:func:`logits_identity`) and the rows, so any combination of teachers reuses each teacher's pass.
 
     Returns:
         float32 (len(rows), 8, C).
@@ -79,7 +111,10 @@ def teacher_logits(path: Path, data: PreparedData, rows: np.ndarray, cache_dir: 
     from .models.checkpoint import load_checkpoint
 
     cache_dir.mkdir(parents=True, exist_ok=True)
-    f = cache_dir / f"teacher-{_teacher_key(sha256_file(path), data, rows)}.npz"
+    f = cache_dir / f"teacher-w{_teacher_key(logits_identity(path), data, rows)}.npz"
+    legacy = cache_dir / f"teacher-{_teacher_key(sha256_file(path), data, rows)}.npz"  # keyed by file sha (<= 0.1)
+    if not f.is_file() and legacy.is_file():
+        os.replace(legacy, f)  # same weights, same logits: re-key the cache by the weights
     if f.is_file():
         log(f"teacher logits: cache hit for {path.name} ({f.name})")
         return np.load(f)["logits"]

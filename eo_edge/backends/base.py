@@ -47,6 +47,27 @@ class Runner(Closeable, ABC):
             logits, float32, shape (N, num_classes).
         """
 
+    @property
+    def temperature(self) -> float:
+        """The artifact's post-hoc softmax temperature T (``config.temperature`` in its metadata;
+        1.0 when the model was never calibrated). The same T is carried by every artifact made
+        from one model (FP32, FP16, INT8, engines), since compile copies the metadata."""
+        return float(self.metadata.get("config", {}).get("temperature", 1.0) or 1.0)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities ``softmax(logits / T)`` (Guo et al., ICML 2017): the
+        scalar divide before softmax, applied the same way on every backend.
+
+        Args:
+            x: as for :meth:`infer`.
+
+        Returns:
+            float64 (N, num_classes), rows summing to 1.
+        """
+        from ..metrics import softmax
+
+        return softmax(self.infer(x), self.temperature)
+
     def timing(self) -> dict[str, float] | None:
         """Device-side timing of the last :meth:`infer` call in ms (``{"gpu_ms": ...}``), if
         the backend measures it (TensorRT: CUDA events); ``None`` otherwise."""

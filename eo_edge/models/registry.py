@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
+import numpy as np
+
 from ..data.prepare import EUROSAT_CLASSES
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import EOEdgeError
@@ -27,7 +29,15 @@ class ModelConfig:
         input_size: square input size in pixels (images are resized bilinearly to it).
         mean, std: per-channel normalisation of [0, 1] RGB inputs.
         class_names: output order of the logits.
-        role: ``"student"``, ``"teacher"`` or ``"baseline"``.
+        role: ``"student"``, ``"teacher"`` or ``"baseline"``: the registry's role of ``arch`` when the
+            file was made; what reports show is :func:`display_role` (the registry's current word).
+        temperature: post-hoc temperature T of the softmax (Guo et al., ICML 2017, section 4.2):
+            probabilities are ``softmax(logits / T)``; 1.0 = not calibrated. Fitted on the
+            validation split by ``eo-edge calibrate``; every backend applies it
+            (:meth:`eo_edge.backends.base.Runner.probabilities`).
+        decision: the onboard keep/abstain rule fitted with T (``eo-edge calibrate``):
+            ``{"threshold", "target_accuracy_pct", "val_coverage_pct", "val_accuracy_pct", ...}``;
+            empty when not fitted.
     """
 
     arch: str
@@ -37,6 +47,8 @@ class ModelConfig:
     class_names: tuple[str, ...] = EUROSAT_CLASSES
     role: str = "student"
     extra: dict[str, Any] = field(default_factory=dict)
+    temperature: float = 1.0
+    decision: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -66,10 +78,14 @@ class ModelConfig:
                       mean=tuple(float(v) for v in d.get("mean", IMAGENET_MEAN)),
                       std=tuple(float(v) for v in d.get("std", IMAGENET_STD)),
                       class_names=tuple(str(c) for c in d.get("class_names", EUROSAT_CLASSES)),
-                      role=str(d.get("role", "student")), extra=dict(d.get("extra", {})))
+                      role=str(d.get("role", "student")), extra=dict(d.get("extra", {})),
+                      temperature=float(d.get("temperature", 1.0)), decision=dict(d.get("decision", {})))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise EOEdgeError(f"{source} carries a corrupt eo-edge config ({type(e).__name__}: {e}); "
                               "re-export it with `eo-edge export`") from None
+        if not (cfg.temperature > 0 and np.isfinite(cfg.temperature)):
+            raise EOEdgeError(f"{source} carries a corrupt eo-edge config (temperature {cfg.temperature}; "
+                              "must be > 0); re-run `eo-edge calibrate` on it")
         if cfg.input_size < 1 or not cfg.mean or len(cfg.mean) != len(cfg.std) or len(cfg.class_names) < 2:
             raise EOEdgeError(f"{source} carries a corrupt eo-edge config (input_size {cfg.input_size}, "
                               f"{len(cfg.mean)} means, {len(cfg.std)} stds, {len(cfg.class_names)} classes); "
@@ -111,8 +127,9 @@ class ModelEntry:
     Attributes:
         build: ``cfg -> torch.nn.Module`` (untrained).
         config: the default :class:`ModelConfig`; its ``role`` is the model's first role.
-        roles: what the model is used as: ``student``, ``teacher`` (distillation) and/or
-            ``baseline`` (what ``eo-edge bench`` compares students against, as the paper does).
+        roles: what the model is used as, its one display word first (:func:`display_role`):
+            ``student``, ``baseline`` (what ``eo-edge bench`` compares students against, as the
+            paper does) and/or ``teacher`` (usable as an ``eo-edge distill --teacher``).
         help: one line for ``eo-edge models`` and ``--help``.
     """
 
@@ -132,8 +149,8 @@ REGISTRY: dict[str, ModelEntry] = {
     "resnet16": _entry("resnet16", _resnet(2), ("student",), "CIFAR-style ResNet16, two blocks per stage"),
     "efficientvit_m2": _entry("efficientvit_m2", _timm("efficientvit_m2"), ("teacher",),
                               "EfficientViT-M2 (timm), the paper's first teacher"),
-    "mobilevitv2_100": _entry("mobilevitv2_100", _timm("mobilevitv2_100"), ("teacher", "baseline"),
-                              "MobileViTV2-1.0 (timm), the paper's second teacher and its comparison baseline"),
+    "mobilevitv2_100": _entry("mobilevitv2_100", _timm("mobilevitv2_100"), ("baseline", "teacher"),
+                              "MobileViTV2-1.0 (timm), the paper's comparison baseline (also its second teacher)"),
     "mobilevit_xxs": _entry("mobilevit_xxs", _timm("mobilevit_xxs"), ("baseline",), "MobileViT-XXS (timm)"),
     "mobilevit_s": _entry("mobilevit_s", _timm("mobilevit_s"), ("baseline",), "MobileViT-S (timm)"),
 }
@@ -143,6 +160,24 @@ def is_baseline(arch: str) -> bool:
     """True when ``arch`` is registered with the ``baseline`` role (bench compares students to it)."""
     e = REGISTRY.get(arch)
     return e is not None and "baseline" in e.roles
+
+
+def display_role(arch: str | None, recorded: str | None = None) -> str:
+    """The one word bench, report, plots and ``eo-edge models`` show for a model's role.
+
+    The rule has one home, this registry: a registered ``arch`` gets its first role
+    (``resnet8`` -> ``"student"``, ``mobilevitv2_100`` -> ``"baseline"``, ``efficientvit_m2`` ->
+    ``"teacher"``), whatever role an older checkpoint or ONNX file recorded in its config (the
+    shipped MobileViTV2 files say ``"teacher"``; they are not rewritten). An unregistered arch
+    keeps ``recorded`` (default ``"student"``). Being a teacher in ``eo-edge distill`` is a use
+    of a checkpoint, not a role word: any checkpoint can be passed with ``--teacher``.
+
+    Args:
+        arch: registry name (``ModelConfig.arch``, a bench artifact's ``model``), or ``None``.
+        recorded: the role stored in the file or bench JSON, if any.
+    """
+    e = REGISTRY.get(arch) if arch else None
+    return e.roles[0] if e is not None else (recorded or "student")
 
 #: Presets for bare state_dicts that carry no config.
 PRESETS: dict[str, dict[str, Any]] = {
