@@ -41,6 +41,8 @@ import numpy as np
 from . import __version__
 from .errors import EOEdgeError
 from .hostinfo import cpu_name, host_record  # noqa: F401  (cpu_name re-exported for benchmarks/)
+from .hostinfo import busy_verdict, git_commit, host_load
+from .metrics import mcnemar, wilson_interval
 from .power.protocol import PowerProtocol
 from .report.schema import SCHEMA, cap_samples
 
@@ -66,6 +68,10 @@ class BenchOptions:
     peak: bool = True
     memory: bool = True
     engine_dir: Path | None = None  # TensorRT engines (default: beside each ONNX); reused only when valid
+    max_drop: float = 0.5  # accuracy gate of compiled artifacts vs their FP32 parent, points (as compile's)
+    faults: list[int] = field(default_factory=list)  # bit flips per trial (k); empty = no fault injection
+    fault_repeats: int = 3
+    fault_images: int = 500
 
 
 @dataclass
@@ -83,6 +89,9 @@ class Artifact:
     engine: Path | None = None  # the TensorRT engine measured (backend tensorrt)
     backend: str = ""  # the runtime that measures it ("" = BenchOptions.backend)
     result: dict = field(default_factory=dict)
+    compiled_by: str = "input"  # "input" (given or found beside it) or "bench" (compiled into the cache here)
+    logits: Any = None  # float32 (N, C) on the bench images, kept for the gate and paired tests
+    labels: Any = None  # int64 (N,)
 
 
 def percentiles(samples_ms: np.ndarray) -> dict[str, float]:
@@ -153,12 +162,13 @@ def throughput(infer: Callable[[np.ndarray], Any], x: np.ndarray, iters: int) ->
 
 
 def gemm_peak(precision: str, threads: int | None, sizes: tuple[int, ...] = (256, 512, 1024),
-              min_time_s: float = 0.3) -> dict:
+              min_time_s: float = 0.3, backend: str = "onnxruntime") -> dict:
     """The backend's measured peak MAC rate (GMAC/s) for ``precision`` on square GEMMs.
 
-    n x n x n MatMuls (n^3 MACs each) in ONNX Runtime for every n in ``sizes``: FP32 MatMul,
-    FP16 MatMul (FP16 I/O), INT8 as a QDQ MatMul quantized with ``quantize_static`` (ORT
-    fuses it into an integer GEMM). Each size is timed for at least ``min_time_s`` seconds and
+    n x n x n MatMuls (n^3 MACs each) run by ``backend``'s own runner (ONNX Runtime or OpenVINO,
+    so ``% of peak`` compares like with like) for every n in ``sizes``: FP32 MatMul, FP16 MatMul
+    (FP16 weights, float32 I/O through Casts), INT8 as a QDQ MatMul quantized with
+    ``quantize_static`` (fused into an integer GEMM by either runtime). Each size is timed for at least ``min_time_s`` seconds and
     the fastest single run of any size counts: on a shared VM the rate of one size swings
     between runs (README, x86 reference benchmark) and the best size depends on the cache
     hierarchy, so one size timed briefly under-reports the peak (a model then shows more than
@@ -170,11 +180,12 @@ def gemm_peak(precision: str, threads: int | None, sizes: tuple[int, ...] = (256
     """
     if not sizes:
         raise ValueError("gemm_peak needs at least one matrix size")
-    method = f"ONNX Runtime MatMul n x n x n, best over n = {'/'.join(map(str, sizes))}, {precision}"
+    label = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}.get(backend, backend)
+    method = f"{label} MatMul n x n x n, best over n = {'/'.join(map(str, sizes))}, {precision}"
     by_size: dict[str, float] = {}
     try:
         for n in sizes:
-            by_size[str(n)] = _gemm_rate(precision, threads, n, min_time_s)
+            by_size[str(n)] = _gemm_rate(precision, threads, n, min_time_s, backend)
     except Exception as e:  # noqa: BLE001 - an op this build lacks is reported, not fatal
         why = (str(e).splitlines() or [type(e).__name__])[0][:120]
         return {"gmacs_per_s": None, "method": f"{method}: not runnable here ({why})", "by_size": by_size}
@@ -183,7 +194,7 @@ def gemm_peak(precision: str, threads: int | None, sizes: tuple[int, ...] = (256
     return {"gmacs_per_s": max(by_size.values()), "method": method, "by_size": by_size}
 
 
-def _gemm_rate(precision: str, threads: int | None, n: int, min_time_s: float) -> float:
+def _gemm_rate(precision: str, threads: int | None, n: int, min_time_s: float, backend: str = "onnxruntime") -> float:
     """GMAC/s of the fastest of repeated n^3 MatMul runs (at least 5 runs and ``min_time_s`` s)."""
     import tempfile
 
@@ -195,12 +206,16 @@ def _gemm_rate(precision: str, threads: int | None, n: int, min_time_s: float) -
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n)).astype(np.float32)
     w = rng.standard_normal((n, n)).astype(np.float32)
-    dt = {"fp32": (TensorProto.FLOAT, np.float32), "fp16": (TensorProto.FLOAT16, np.float16),
-          "int8": (TensorProto.FLOAT, np.float32)}[precision]
-    g = helper.make_graph([helper.make_node("MatMul", ["input", "W"], ["logits"])], "gemm",
-                          [helper.make_tensor_value_info("input", dt[0], [n, n])],
-                          [helper.make_tensor_value_info("logits", dt[0], [n, n])],
-                          [numpy_helper.from_array(w.astype(dt[1]), "W")])
+    if precision == "fp16":  # float32 I/O, FP16 compute, as eo-edge's FP16 artifacts
+        nodes = [helper.make_node("Cast", ["input"], ["x16"], to=TensorProto.FLOAT16),
+                 helper.make_node("MatMul", ["x16", "W"], ["y16"]),
+                 helper.make_node("Cast", ["y16"], ["logits"], to=TensorProto.FLOAT)]
+        w_arr = w.astype(np.float16)
+    else:
+        nodes, w_arr = [helper.make_node("MatMul", ["input", "W"], ["logits"])], w
+    g = helper.make_graph(nodes, "gemm", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [n, n])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [n, n])],
+                          [numpy_helper.from_array(w_arr, "W")])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     with tempfile.TemporaryDirectory() as td:
@@ -223,16 +238,29 @@ def _gemm_rate(precision: str, threads: int | None, n: int, min_time_s: float) -
                 quantize_static(str(p), str(q), R(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
                                 weight_type=QuantType.QInt8, extra_options={"ActivationSymmetric": True})
             p = q
-        r = OnnxRuntimeRunner(p, threads=threads)
-        x = a.astype(dt[1])
-        sess, name = r.session, r.input_name
-        sess.run(None, {name: x})
-        best, runs, t_start = float("inf"), 0, time.perf_counter()
-        while runs < 5 or time.perf_counter() - t_start < min_time_s:
-            t0 = time.perf_counter()
-            sess.run(None, {name: x})
-            best = min(best, time.perf_counter() - t0)
-            runs += 1
+        if backend == "onnxruntime":
+            r = OnnxRuntimeRunner(p, threads=threads)
+            sess, name = r.session, r.input_name
+
+            def call() -> None:
+                sess.run(None, {name: a})
+        else:
+            from .backends import get_backend
+
+            r = get_backend(backend).load(p, threads=threads)
+
+            def call() -> None:
+                r.infer(a)
+        try:
+            call()
+            best, runs, t_start = float("inf"), 0, time.perf_counter()
+            while runs < 5 or time.perf_counter() - t_start < min_time_s:
+                t0 = time.perf_counter()
+                call()
+                best = min(best, time.perf_counter() - t0)
+                runs += 1
+        finally:
+            r.close()
     return n ** 3 / best / 1e9
 
 
@@ -353,12 +381,12 @@ def load_config(path: Path) -> dict:
 
 
 def _role(cfg) -> str:
-    """The role an artifact plays in a bench: ``baseline`` for models the registry lists as
-    baselines (MobileViTV2 is a teacher when distilling and the baseline when benchmarking),
-    else the role its file records."""
-    from .models.registry import is_baseline
+    """The role an artifact plays in a bench: the registry's word for its arch
+    (:func:`eo_edge.models.registry.display_role`: MobileViTV2 is the ``baseline``, even where
+    its file records ``teacher``), else the role its file records."""
+    from .models.registry import display_role
 
-    return "baseline" if is_baseline(cfg.arch) else cfg.role
+    return display_role(cfg.arch, cfg.role)
 
 
 def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, log: Callable[[str], None],
@@ -453,7 +481,8 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
                     x = preprocess(calib[0], cfg.input_size, cfg.mean, cfg.std)
                     to_int8(p, out, x, method="minmax", image_hashes=calib[2], cache_dir=cache / "calib",
                             activations=act)
-            seen[(p.stem, fmt.tag)] = Artifact(f"{cfg.arch}-{fmt.tag}", out, cfg.arch, _role(cfg), prec, source=p.stem)
+            seen[(p.stem, fmt.tag)] = Artifact(f"{cfg.arch}-{fmt.tag}", out, cfg.arch, _role(cfg), prec, source=p.stem,
+                                               compiled_by="bench")
     arts = []
     for (_, tag), a in seen.items():
         fmt = format_by_tag(tag)
@@ -507,7 +536,8 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
         versions.update(b.versions())
     run: dict[str, Any] = {
         "schema": SCHEMA, "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "eo_edge_version": __version__, "command": command, "host": host_record(threads, versions),
+        "eo_edge_version": __version__, "eo_edge_commit": git_commit(), "command": command,
+        "host": host_record(threads, versions), "host_load": {"before": host_load()},
         "data": data_info,
         "protocol": {"warmup": opts.warmup, "runs": opts.runs, "throughput_batch": opts.throughput_batch,
                      "throughput_iters": opts.throughput_iters, "interleaved": True, "rounds": opts.rounds,
@@ -534,15 +564,29 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
                     prog.advance(t)
                     continue
                 a.cfg = ModelConfig.from_dict(a.runner.metadata["config"], a.path.name)
-                rep = evaluate(a.runner.infer, data, a.cfg.input_size, a.cfg.mean, a.cfg.std, a.cfg.class_names,
-                               batch_size=64, progress=False)
+                rep, a.logits, a.labels = evaluate(a.runner.infer, data, a.cfg.input_size, a.cfg.mean, a.cfg.std,
+                                                   a.cfg.class_names, batch_size=64, progress=False,
+                                                   temperature=a.cfg.temperature, decision=a.cfg.decision,
+                                                   return_logits=True)
+                n_ok = int((a.logits.argmax(1) == a.labels).sum())
+                dq = rep["decision"]
                 a.result = {"name": a.name, "model": a.model, "role": a.role, "precision": a.precision,
                             "backend": a.backend, "path": str(a.path), "input_size": a.cfg.input_size,
-                            "accuracy": {k: rep[k] for k in ("top1", "macro_precision", "macro_recall", "macro_f1",
-                                                             "n_images")},
-                            # confidence quality (metrics.calibration_metrics: ECE over 15 bins, NLL, Brier)
-                            "calibration": {k: rep[k] for k in ("ece_pct", "nll", "brier")}}
+                            "compiled_by": a.compiled_by,
+                            "accuracy": {**{k: rep[k] for k in ("top1", "macro_precision", "macro_recall", "macro_f1",
+                                                                "n_images")},
+                                         "ci95": list(wilson_interval(n_ok, len(a.labels)))},  # Wilson 95 %
+                            # confidence quality (decision.decision_quality: ECE over 15 bins, NLL, Brier at the
+                            # model's temperature T, and at T = 1)
+                            "calibration": {"ece_pct": rep["ece_pct"], "nll": rep["nll"], "brier": rep["brier"],
+                                            "temperature": dq["temperature"], "uncalibrated": dq["uncalibrated"],
+                                            "bins": rep["calibration"]["bins"]},  # reliability diagram
+                            # selective classification: AURC, the stored keep rule checked here, the best possible
+                            "decision": {"aurc_pct": dq["aurc_pct"], "at_threshold": dq["at_threshold"],
+                                         "best_on_this_split": dq["best_on_this_split"],
+                                         "risk_coverage": dq["risk_coverage"]}}
                 prog.advance(t)
+            _gate_compiled(arts, opts.max_drop, log)
             # interleaved batch-1 latency
             xs = {a.name: preprocess(np.asarray(data.images[:1]), a.cfg.input_size, a.cfg.mean, a.cfg.std) for a in arts}
             t = prog.add_task("latency (interleaved)", total=len(arts) * max(1, opts.runs // opts.rounds) * opts.rounds)
@@ -624,12 +668,24 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
                                            a.cfg.class_names, batch_size=64, progress=False)
                             a.result.setdefault("robustness", {}).setdefault(name, {})[str(sev)] = rep["top1"]
                             prog.advance(t)
-            # peak per precision
-            if opts.peak and "onnxruntime" in bes:  # the GEMM probe runs in ONNX Runtime
-                t = prog.add_task("GEMM peak", total=len({a.precision for a in arts}))
-                for prec in sorted({a.precision for a in arts}):
-                    run["peak"][prec] = gemm_peak(prec, threads)
+            # fault tolerance: random bit flips in the stored weights (eo_edge.faults)
+            if opts.faults:
+                t = prog.add_task("bit flips", total=len(arts))
+                ort_paths = {a.path for a in arts if a.backend == "onnxruntime"}
+                for a in arts:  # the campaign runs in ONNX Runtime: once per file
+                    if a.backend == "onnxruntime" or a.path not in ort_paths:
+                        a.result["faults"] = fault_tolerance(a, data, opts, threads)
                     prog.advance(t)
+            # peak per precision
+            probed = [b for b in bes if b in ("onnxruntime", "openvino")]  # TensorRT: no GEMM probe (yet)
+            if opts.peak and probed:  # the GEMM probe runs in each backend measured, like with like
+                pairs = sorted({(a.backend, a.precision) for a in arts if a.backend in probed})
+                t = prog.add_task("GEMM peak", total=len(pairs))
+                run["peak_by_backend"] = {}
+                for be_name, prec in pairs:
+                    run["peak_by_backend"].setdefault(be_name, {})[prec] = gemm_peak(prec, threads, backend=be_name)
+                    prog.advance(t)
+                run["peak"] = dict(run["peak_by_backend"].get(opts.backend if opts.backend in probed else probed[0], {}))
     except KeyboardInterrupt:
         run["interrupted"] = True
         log("[yellow]interrupted: keeping the measurements already finished[/]")
@@ -638,10 +694,22 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
             if a.runner is not None:
                 a.runner.close()
     for a in arts:
-        pk = run["peak"].get(a.precision, {}).get("gmacs_per_s")
+        pk = ((run.get("peak_by_backend") or {}).get(a.backend) or run["peak"]).get(a.precision, {}).get("gmacs_per_s")
         if "throughput" in a.result and "macs" in a.result:
             a.result["mac_rate_gmacs"] = a.result["macs"] * a.result["throughput"]["images_per_s"] / 1e9
             a.result["peak_fraction"] = a.result["mac_rate_gmacs"] / pk if pk else None
+    run["host_load"]["after"] = host_load()
+    spreads = {}
+    for a in arts:
+        rr = a.result.get("_rounds") or []
+        meds = [float(np.median(r)) for r in rr if len(r)]
+        if meds and min(meds) > 0:
+            spreads[a.name] = max(meds) / min(meds)
+    run["host_load"].update(busy_verdict(run["host_load"]["before"], run["host_load"]["after"], spreads))
+    run["host_load"]["round_spread"] = spreads
+    if run["host_load"]["busy"]:
+        log("[yellow]warning:[/] the host was busy during this run (" + "; ".join(run["host_load"]["reasons"])
+            + "): latencies may be inflated")
     run["comparisons"] = compare(arts)
     run["fastest_backend"] = fastest_backends([a.result for a in arts if a.result])
     for a in arts:
@@ -649,6 +717,67 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
         if a.result:
             run["artifacts"].append(a.result)
     return run
+
+
+def fault_tolerance(a: Artifact, data, opts: BenchOptions, threads: int | None) -> dict | None:
+    """Top-1 of ``a`` with k random bits flipped in its stored weights (any bit position, the
+    physical single-event-upset model), ``opts.fault_repeats`` seeded trials per k in
+    ``opts.faults``, on a seeded sample of ``opts.fault_images`` of the bench images; run in ONNX
+    Runtime on the artifact's ONNX (:func:`eo_edge.faults.run_campaign`). ``None`` for an artifact
+    measured on another backend when the same file is also measured on ONNX Runtime."""
+    import onnx
+
+    from .data.transforms import preprocess
+    from .faults import PRECISION_DTYPES, FaultModel, run_campaign
+
+    rng = np.random.default_rng(0)
+    n = len(a.labels)
+    idx = np.sort(rng.choice(n, size=min(opts.fault_images, n), replace=False))
+    xs = preprocess(np.asarray(data.images[idx]), a.cfg.input_size, a.cfg.mean, a.cfg.std)
+    batches = [xs[i:i + 100] for i in range(0, len(xs), 100)]
+    fm = FaultModel(onnx.load(str(a.path)), PRECISION_DTYPES[a.precision])
+    res = run_campaign(fm, batches, a.labels[idx], opts.faults, ["any"], opts.fault_repeats, seed=0, threads=threads)
+    return {"class": "any", "n_images": int(len(idx)), "repeats": opts.fault_repeats, "clean_top1": res["clean_top1"],
+            "dtype": fm.dtypes()[0], "n_weights": fm.n_elements,
+            "rows": [{k: r[k] for k in ("k", "mean_top1", "min_top1", "mean_drop", "worst_drop")} for r in res["rows"]]}
+
+
+def _gate_compiled(arts: list[Artifact], max_drop: float, log: Callable[[str], None]) -> None:
+    """The accuracy gate of ``eo-edge compile`` on every FP16/INT8 artifact of the run whose FP32
+    parent is measured too: top-1 drop vs the parent on the bench images, its paired SE and
+    top-1 agreement (:func:`eo_edge.compare.compare_logits`, the one logits comparator), passed
+    when the drop is <= ``max_drop`` points. A failing artifact is still measured, with a warning
+    and its gate shown in the report; the compile-time gate in its sidecar is kept beside it."""
+    from .compare import compare_logits
+
+    parents = {(a.source, a.backend): a for a in arts if a.precision == "fp32" and a.logits is not None}
+    for a in arts:
+        p = parents.get((a.source, a.backend))
+        if a.precision == "fp32" or a.logits is None or p is None or len(p.logits) != len(a.logits):
+            continue
+        c = compare_logits(p.logits, a.logits, a.labels)
+        g = {"parent": p.name, "parent_path": str(p.path), "drop": c["drop"], "drop_se": c["drop_se"],
+             "top1_agreement": c["top1_agreement"], "max_drop": max_drop, "passed": bool(c["drop"] <= max_drop),
+             "n_images": c["n_images"], "compile_gate": _sidecar_gate(a.path)}
+        a.result["gate"] = g
+        if not g["passed"]:
+            how = ("compiled here by bench" if a.compiled_by == "bench" else f"from {a.path}")
+            log(f"[yellow]warning:[/] {a.name} ({how}) fails the accuracy gate: top-1 drops {c['drop']:.2f} pts "
+                f"(SE {c['drop_se']:.2f}) below {p.name} (> {max_drop} pts); make it with `eo-edge compile "
+                f"--auto-fallback --max-drop {max_drop}` and bench that file")
+
+
+def _sidecar_gate(path: Path) -> dict | None:
+    """The gate ``eo-edge compile`` recorded in an artifact's ``.json`` sidecar, if any."""
+    side = Path(str(path) + ".json")
+    try:
+        import json
+
+        rec = json.loads(side.read_text())
+        arts = [x for x in rec.get("artifacts", []) if Path(str(x.get("artifact", ""))).name == path.name]
+        return arts[0].get("gate") if arts else None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _trt_load(be, a: Artifact, opts: BenchOptions, log: Callable[[str], None]):
@@ -702,5 +831,9 @@ def compare(arts: list[Artifact]) -> list[dict]:
                 "latency_reduction_pct": reduction_pct(sr["latency_ms"]["p50"], br["latency_ms"]["p50"]),
                 "latency_ratio": ratio_stats(sr["_rounds"], br["_rounds"]),
                 "top1_delta_pts": sr["accuracy"]["top1"] - br["accuracy"]["top1"],
+                # paired on the same images: exact McNemar p-value and the 95 % interval of the difference
+                "top1_paired": (mcnemar(s.logits.argmax(1) == s.labels, b.logits.argmax(1) == b.labels)
+                                if s.logits is not None and b.logits is not None and len(s.logits) == len(b.logits)
+                                else None),
                 "paper": dict(PAPER_CLAIMS)})
     return out

@@ -58,3 +58,66 @@ def host_description(device: str) -> str:
     if device.startswith("cuda"):
         return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
     return f"{cpu_name()}, {torch.get_num_threads()} threads of {os.cpu_count()} logical CPUs"
+
+
+def host_load() -> dict[str, Any]:
+    """What else the host is doing, read at one moment: 1/5/15-min load averages (runnable
+    processes, ``os.getloadavg``), the CPU frequency governor and current frequency of cpu0
+    (``/sys/devices/system/cpu/cpu0/cpufreq``, Linux; ``None`` where absent, e.g. in containers)."""
+    rec: dict[str, Any] = {"loadavg": None, "governor": None, "cpu0_mhz": None, "cores": os.cpu_count()}
+    try:
+        rec["loadavg"] = [round(v, 2) for v in os.getloadavg()]
+    except (OSError, AttributeError):
+        pass
+    base = Path("/sys/devices/system/cpu/cpu0/cpufreq")
+    try:
+        rec["governor"] = (base / "scaling_governor").read_text().strip()
+    except OSError:
+        pass
+    try:
+        rec["cpu0_mhz"] = int((base / "scaling_cur_freq").read_text().strip()) / 1000
+    except (OSError, ValueError):
+        pass
+    return rec
+
+
+BUSY_LOAD_PER_CORE = 0.5  # load average per core above which another job competes with the bench
+BUSY_ROUND_SPREAD = 1.3  # slowest / fastest round median above which rounds disagree
+
+
+def busy_verdict(before: dict, after: dict, round_spreads: dict[str, float]) -> dict[str, Any]:
+    """Was the host busy while the bench ran?
+
+    Busy when the 1-min load average before or after exceeds ``BUSY_LOAD_PER_CORE`` x cores
+    (while the bench itself was not running: before, and the 1-min decay after), or when any
+    artifact's interleaved rounds disagree (slowest / fastest round median >
+    ``BUSY_ROUND_SPREAD``, ``round_spreads``: name -> ratio).
+
+    Returns:
+        ``{"busy": bool, "reasons": [str, ...]}``.
+    """
+    reasons = []
+    cores = before.get("cores") or 1
+    for when, rec in (("before", before), ("after", after)):
+        la = rec.get("loadavg")
+        if la and la[0] > BUSY_LOAD_PER_CORE * cores:
+            reasons.append(f"load average {la[0]:.2f} {when} the run on {cores} cores")
+    worst = max(round_spreads.items(), key=lambda kv: kv[1], default=None)
+    if worst and worst[1] > BUSY_ROUND_SPREAD:
+        reasons.append(f"{worst[0]}: slowest round median {worst[1]:.2f}x the fastest")
+    return {"busy": bool(reasons), "reasons": reasons}
+
+
+def git_commit(path: Path | None = None) -> str | None:
+    """The git commit of the eo-edge source tree (``None`` for an installed wheel or no git)."""
+    root = Path(path or Path(__file__).resolve().parent.parent)
+    if not (root / ".git").exists():
+        return None
+    try:
+        r = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                           timeout=5)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (r.stdout.strip() + ("+dirty" if dirty else "")) if r.returncode == 0 else None

@@ -38,9 +38,29 @@ def test_bench_measures_and_reports(exported, prepared, tmp_path):
         if sys.platform.startswith("linux"):
             assert a["peak_rss_mb"] is not None and 20.0 < a["peak_rss_mb"] < 4096.0, a["peak_rss_mb"]
     assert arts["int8"]["size_mb"] < arts["fp32"]["size_mb"]
+    # uncertainty, gate, decision quality and host load (issues 16, 17)
+    for a in arts.values():
+        lo, hi = a["accuracy"]["ci95"]
+        assert lo < a["accuracy"]["top1"] < hi and hi - lo < 1.5  # Wilson 95 % on 4,050 images
+        assert 0 < a["decision"]["aurc_pct"] < 100 - a["accuracy"]["top1"]
+        assert a["calibration"]["ece_pct"] >= 0 and a["decision"]["best_on_this_split"]["coverage_pct"] > 50
+    g = arts["int8"]["gate"]
+    assert g["parent"] == arts["fp32"]["name"] and g["drop"] == pytest.approx(
+        arts["fp32"]["accuracy"]["top1"] - arts["int8"]["accuracy"]["top1"])
+    assert g["passed"] == (g["drop"] <= 0.5) and arts["int8"]["compiled_by"] == "bench"
+    assert len(run["host_load"]["before"]["loadavg"]) == 3 and isinstance(run["host_load"]["busy"], bool)
     # the Markdown shows the JSON's numbers
     md = (out / "report.md").read_text()
     assert f"{arts['fp32']['latency_ms']['p50']:.3f}" in md
+    assert "## Decision quality" in md and "## Artifacts and accuracy gate" in md and "## Host load" in md
+    assert f"{arts['int8']['gate']['drop']:.2f} ± {arts['int8']['gate']['drop_se']:.2f}" in md
+    assert (out / "risk_coverage.png").is_file()
+    # a second run into the same folder keeps the first one
+    p = run_cli("bench", str(src), "--precisions", "fp32", "--runs", "4", "--rounds", "2", "--warmup", "1",
+                "--no-peak", "--no-memory", "--out", str(out), "-q")
+    assert p.returncode == 0, p.stderr
+    kept = list((out / "previous").iterdir())
+    assert len(kept) == 1 and json.loads((kept[0] / "bench.json").read_text())["created"] == run["created"]
     assert json.loads((tmp_path / "b.json").read_text())["schema"] == "eo-edge-bench/1"
     # re-render and compare
     p = run_cli("report", str(out / "bench.json"), "--out", str(tmp_path / "r1"))

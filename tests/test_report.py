@@ -153,6 +153,9 @@ def test_markdown_numbers_trace_back_to_json(run):
     row = _row(md, "resnet8-int8")
     assert row[:5] == ["resnet8-int8", "resnet8", "student", "int8", "onnxruntime"]
     lat, acc = a["latency_ms"], a["accuracy"]
+    # the Wilson interval and the gate follow top-1 (this older run recorded neither)
+    assert row[6:8] == ["n/a", "n/a"]
+    row = row[:6] + row[8:]
     assert row[5:16] == [f"{acc['top1']:.1f}", f"{acc['macro_precision']:.1f}", f"{acc['macro_recall']:.1f}",
                          f"{acc['macro_f1']:.1f}", f"{lat['p50']:.3f}", f"{lat['p90']:.3f}", f"{lat['p99']:.3f}",
                          "5,200", "103,306", "58.40", "116.80"]
@@ -185,6 +188,8 @@ def test_markdown_power_section_jetson():
     md = render_markdown(r)
     a = r["artifacts"][0]
     row = _row(md, "resnet8-fp32")
+    assert row[7] == "parent"  # an FP32 artifact is its compiled children's gate reference
+    row = row[:6] + row[8:]
     assert row[19:21] == [f"{a['power']['mean_mW']:,.0f}", f"{a['power']['energy_per_image_mJ']:.3f}"]
     assert "board input (VDD_IN)" in md and "Jetson Xavier NX" in md
     c = r["comparisons"][0]

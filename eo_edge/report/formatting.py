@@ -96,3 +96,19 @@ def _artifacts(run: dict) -> list[dict]:
 
 def _by_name(run: dict) -> dict[str, dict]:
     return {a.get("name"): a for a in _artifacts(run)}
+
+
+def role_of(a: dict) -> str:
+    """The role word shown for artifact ``a``: :func:`eo_edge.models.registry.display_role` of its
+    ``model`` (MobileViTV2 is ``baseline`` even in a run that recorded ``teacher``), else its own
+    ``role``."""
+    from ..models.registry import display_role
+
+    return display_role(a.get("model"), a.get("role"))
+
+
+def with_display_roles(run: dict) -> dict:
+    """A shallow copy of ``run`` whose artifacts carry :func:`role_of` as ``role`` (``run`` itself
+    is not changed), so every renderer of one report shows one role word per model."""
+    arts = [dict(a, role=role_of(a)) if isinstance(a, dict) else a for a in run.get("artifacts") or []]
+    return {**run, "artifacts": arts} if "artifacts" in run else dict(run)

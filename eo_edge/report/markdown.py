@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 from .formatting import (_artifacts, _by_name, _get, _md_table, _peak_pct, _power_energy, _power_mean, fmt,
                          fmt_millions, fmt_signed)
+from .decisions import (decision_section, fault_section, gate_cell, host_load_section, paired_rows, provenance_section,
+                        top1_ci)
 from .schema import NA
 
 PAPER = "Le et al. (arXiv 2411.00209)"
@@ -20,6 +22,8 @@ MAIN_COLUMNS: list[tuple[str, Callable[[dict], str]]] = [
     ("Precision", lambda a: str(a.get("precision", "?"))),
     ("Backend", lambda a: str(a.get("backend", "?"))),
     ("Top-1 %", lambda a: fmt(_get(a, "accuracy", "top1"), "pct")),
+    ("Top-1 95 % CI", top1_ci),
+    ("Gate", gate_cell),
     ("Macro P %", lambda a: fmt(_get(a, "accuracy", "macro_precision"), "pct")),
     ("Macro R %", lambda a: fmt(_get(a, "accuracy", "macro_recall"), "pct")),
     ("Macro F1 %", lambda a: fmt(_get(a, "accuracy", "macro_f1"), "pct")),
@@ -40,7 +44,7 @@ MAIN_COLUMNS: list[tuple[str, Callable[[dict], str]]] = [
 ]
 
 #: the columns of :func:`print_table` (a subset of :data:`MAIN_COLUMNS`)
-CONSOLE_COLUMNS = ("Artifact", "Precision", "Backend", "Top-1 %", "p50 ms", "p99 ms", "Images/s", "Params",
+CONSOLE_COLUMNS = ("Artifact", "Precision", "Backend", "Top-1 %", "Top-1 95 % CI", "Gate", "p50 ms", "p99 ms", "Images/s", "Params",
                    "MACs (M)", "at", "Size MB", "Power mW", "mJ/image")
 
 _COMPARISON_ROWS = (
@@ -85,7 +89,15 @@ def _protocol_section(run: dict) -> str:
         "stated input size; `eo_edge.flops`).",
     ]
     peak = run.get("peak") or {}
-    if peak:
+    by_be = run.get("peak_by_backend") or {}
+    if by_be:
+        lines += ["", "Peak MAC rate of this host, measured in each backend (what `% of peak` divides by, "
+                  "per artifact's own backend):", "",
+                  _md_table(["Backend", "Precision", "GMAC/s", "Method"],
+                            [[be, k, fmt(v.get("gmacs_per_s"), "gmacs"), str(v.get("method", NA))]
+                             for be, d in by_be.items() for k, v in d.items() if isinstance(v, dict)],
+                            ["l", "l", "r", "l"])]
+    elif peak:
         lines += ["", "Peak MAC rate of this host (what `% of peak` divides by):", "",
                   _md_table(["Precision", "GMAC/s", "Method"],
                             [[k, fmt(v.get("gmacs_per_s"), "gmacs"), str(v.get("method", NA))]
@@ -133,18 +145,6 @@ def _fastest_section(run: dict) -> str:
                                                         "Images/s (batch)"], rows, ["l", "l", "r", "l", "l"]))
 
 
-def _calibration_section(run: dict) -> str:
-    """Confidence quality per artifact: does INT8 or FP16 change calibration, not only top-1?"""
-    rows = [[a["name"], fmt(a["accuracy"]["top1"], "pct"), fmt(a["calibration"]["ece_pct"], "score"),
-             fmt(a["calibration"]["nll"], "score"), fmt(a["calibration"]["brier"], "score")]
-            for a in _artifacts(run) if a.get("calibration")]
-    if not rows:
-        return ""
-    return ("## Confidence quality\n\nECE = expected calibration error of the max softmax probability over 15 "
-            "equal-width bins (Guo et al., ICML 2017), in %; NLL in nats; Brier score summed over classes.\n\n"
-            + _md_table(["Artifact", "Top-1 %", "ECE %", "NLL", "Brier"], rows))
-
-
 def _failed_section(run: dict) -> str:
     """Artifacts that could not be built or opened (e.g. a TensorRT build failure): one row each."""
     failed = run.get("failed") or []
@@ -174,6 +174,7 @@ def _comparison_section(run: dict) -> str:
                          f"{fmt(lr.get('p95'), 'ratio')}] over {lr.get('rounds')} rounds", NA])
         rows.append(["Top-1 difference (pts, student - baseline)", fmt_signed(c.get("top1_delta_pts")),
                      fmt_signed(paper.get("top1_delta_pts"))])
+        rows += paired_rows(c)
         out += ["", f"### {c.get('student')} vs {c.get('baseline')}", "",
                 f"MACs at {s.get('macs_input_size', NA)} px (student) and {b.get('macs_input_size', NA)} px "
                 f"(baseline); power: {(s.get('power') or {}).get('source', NA)} / "
@@ -209,15 +210,24 @@ def render_markdown(run: dict, images: dict[str, str] | None = None) -> str:
     h = run.get("host") or {}
     parts = [f"# eo-edge benchmark: {h.get('cpu', 'unknown host')}",
              f"Run {run.get('created', NA)} by `{run.get('command', 'eo-edge bench')}` "
-             f"(eo-edge {run.get('eo_edge_version', NA)}, schema {run.get('schema', NA)}). "
+             f"(eo-edge {run.get('eo_edge_version', NA)}"
+             + (f", commit `{run['eo_edge_commit']}`" if run.get("eo_edge_commit") else "")
+             + f", schema {run.get('schema', NA)}). "
+             + ("**The host was busy during this run: see Host load.** " if (run.get("host_load") or {}).get("busy")
+                else "") +
              "MACs = multiply-accumulates, FLOPs = 2 x MACs.",
              _host_section(run), _protocol_section(run),
              "## Results\n\nTop-1 and macro precision/recall/F1 in % on the data above; latency in ms per "
              "image; MACs and FLOPs in millions per image at the input size in `at`; size of the model file "
-             "in MB; peak resident memory of the process in MB; MAC rate = MACs x throughput (images/s at the throughput batch).\n\n"
+             "in MB; peak resident memory of the process in MB; MAC rate = MACs x throughput (images/s at the throughput batch). "
+             "Top-1 95 % CI = Wilson score interval of the proportion of images right: two artifacts whose "
+             "intervals overlap may not differ; the paired McNemar test in the comparison says whether they do. "
+             "Gate = the compiled artifact's top-1 drop vs its FP32 parent on these images (see below).\n\n"
              + _md_table([c for c, _ in MAIN_COLUMNS], [[f(a) for _, f in MAIN_COLUMNS] for a in _artifacts(run)],
                          ["l"] * 5 + ["r"] * (len(MAIN_COLUMNS) - 5)),
-             _power_section(run), _calibration_section(run), _fastest_section(run), _failed_section(run), _comparison_section(run), _robustness_section(run)]
+             provenance_section(run), _power_section(run), decision_section(run), _fastest_section(run),
+             _failed_section(run), _comparison_section(run), _robustness_section(run), fault_section(run),
+             host_load_section(run)]
     if images:
         parts.append("## Figures\n\n" + "\n\n".join(f"![{cap}]({path})" for cap, path in images.items()))
     return "\n\n".join(p for p in parts if p) + "\n"
@@ -252,5 +262,7 @@ def print_table(run: dict, console: Any) -> None:
                        f"{fmt(lr.get('median'), 'ratio')} [{fmt(lr.get('p05'), 'ratio')}, {fmt(lr.get('p95'), 'ratio')}]",
                        NA)
         ct.add_row("Top-1 difference (pts)", fmt_signed(c.get("top1_delta_pts")), NA)
+        for r in paired_rows(c):
+            ct.add_row(*(x.replace("[", r"\[") for x in r))
         console.print(ct)
     console.print("MACs = multiply-accumulates, FLOPs = 2 x MACs; latency in ms per image (batch 1).")
