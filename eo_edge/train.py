@@ -122,8 +122,26 @@ def band_statistics(data: PreparedData) -> dict[str, tuple[float, ...]]:
     return {"mean": tuple(float(v) for v in mean), "std": tuple(float(max(v, 1e-6)) for v in std)}
 
 
+def _finished_metrics(out_dir: Path, opts: TrainOptions, best_epoch: int) -> dict | None:
+    """The ``metrics.json`` of a finished run in ``out_dir`` (same arch and best epoch as its
+    ``last.pt``, ``best.pt`` present), else ``None`` (the final test evaluation never finished)."""
+    import json
+
+    p = Path(out_dir) / "metrics.json"
+    if not p.is_file() or not (Path(out_dir) / "best.pt").is_file():
+        return None
+    try:
+        m = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(m, dict) or "test" not in m or m.get("arch") != opts.arch or m.get("best_epoch") != best_epoch:
+        return None
+    return m
+
+
 def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool = True, progress: bool = True,
-          log: Callable[[str], None] = print, command: str = "", teacher_logits: Any = None) -> dict:
+          log: Callable[[str], None] = print, command: str = "", teacher_logits: Any = None,
+          verbose: bool = True) -> dict:
     """Train (or distil into) a model and evaluate the best-on-validation weights on the test split.
 
     Args:
@@ -132,7 +150,14 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
         out_dir: run folder; gets ``last.pt`` (resume state), ``best.pt`` (eo-edge checkpoint,
             selected on validation top-1), ``history.json``, ``metrics.json`` and
             ``confusion.png``.
-        resume: continue from ``out_dir/last.pt`` when present.
+        resume: continue from ``out_dir/last.pt`` when present. A run whose ``last.pt`` already
+            holds every epoch is not trained again: its ``metrics.json`` is returned as is (or,
+            when the final test evaluation never finished, ``best.pt`` is evaluated on test).
+        progress: rich progress bars (they draw only on a terminal).
+        log: where messages go (one line each).
+        verbose: also log a start line and one line per epoch (epoch i/N, train loss, val
+            top-1 %, learning rate, elapsed s; when distilling the teachers' mean confidences,
+            weights and rule branches): what a log file or CI job shows instead of the bars.
         teacher_logits: for distillation, an object with ``.get(idx, tids) -> list of float
             tensors (B, C)``, one per teacher, for dataset rows ``idx`` seen under D4
             elements ``tids`` (see :class:`eo_edge.teacher_cache.TeacherLogitCache`).
@@ -234,9 +259,26 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
         sched.load_state_dict(st["scheduler"])
         start_epoch, best, best_epoch = int(st["epoch"]) + 1, float(st["best"]), int(st["best_epoch"])
         history, elapsed0 = list(st["history"]), float(st.get("elapsed", 0.0))
-        log(f"resumed from {last} at epoch {start_epoch + 1}")
+        if start_epoch < opts.epochs:
+            log(f"resumed from {last} at epoch {start_epoch + 1}/{opts.epochs}")
+        else:
+            done = (f"all {opts.epochs} epochs" if start_epoch == opts.epochs
+                    else f"{start_epoch} epochs (more than --epochs {opts.epochs})")
+            finished = _finished_metrics(out_dir, opts, best_epoch)
+            if finished is not None:
+                log(f"run {out_dir} already finished {done}; nothing to do (use --no-resume to start over)")
+                if world > 1:
+                    import torch.distributed as dist
+
+                    dist.destroy_process_group()
+                return finished if rank == 0 else {"rank": rank}
+            log(f"run {out_dir} already trained {done}; evaluating its best.pt on the test split")
 
     host = host_description(device)
+    if verbose and start_epoch < opts.epochs:
+        log(f"training {cfg.arch} on {len(tr_idx)} images ({steps_per_epoch} steps of {opts.batch_size} per epoch), "
+            f"epochs {start_epoch + 1}-{opts.epochs} on {device}"
+            + (f", distilling {len(opts.teachers)} teacher(s)" if kd is not None else "") + f" -> {out_dir}")
     t0 = time.perf_counter()
     cols = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
             TimeRemainingColumn()]
@@ -295,7 +337,9 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
             extra_log = (f"  teacher conf {', '.join(f'{v:.3f}' for v in rec['teacher_confidence'])}"
                          f"  weights {', '.join(f'{v:.3f}' for v in rec['teacher_weight'])}  branches "
                          + " ".join(f"{n} {v:.0%}" for n, v in rec["rule_branch_fraction"].items() if v))
-        log(f"epoch {epoch + 1}/{opts.epochs}  loss {rec['train_loss']:.4f}  val top-1 {val['top1']:.2f} %{extra_log}")
+        if verbose:  # one line per epoch: what a log file or CI job shows instead of the progress bars
+            log(f"epoch {epoch + 1}/{opts.epochs}  train loss {rec['train_loss']:.4f}  val top-1 {val['top1']:.2f} %  "
+                f"lr {rec['lr']:.2e}  {rec['elapsed_s']:.0f} s{extra_log}")
         if val["top1"] > best:
             best, best_epoch = val["top1"], epoch + 1
             save_checkpoint(out_dir / "best.pt", model, cfg,

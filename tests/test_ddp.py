@@ -22,7 +22,7 @@ def test_torchrun_two_cpu_processes(prepared, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(ROOT / "tests" / "ddp_probe.py"), str(probe),
            "train", "--arch", "resnet8", "--epochs", "1", "--limit-train", "512", "--batch-size", "64", "--threads", "1",
-           "--device", "cpu", "--out", str(out), "-q"]
+           "--device", "cpu", "--out", str(out)]  # no -q: it hides the epoch line counted below
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stderr.count("epoch 1/1") == 1  # only rank 0 logs

@@ -53,7 +53,7 @@ def test_distill_cli_two_teachers_follow_the_rule(trained_ckpt, prepared, tmp_pa
     p = run_cli("distill", "--student", "resnet8", "--teacher", str(trained_ckpt),
                 "--teacher", str(ROOT / "models" / "resnet16_eurosat64.pt"),
                 "--epochs", "1", "--limit-train", "512", "--batch-size", "64", "--threads", "2", "--out", str(out),
-                "--json", str(tmp_path / "kd.json"), "-q")
+                "--json", str(tmp_path / "kd.json"))  # no -q: -q also hides the epoch lines
     assert p.returncode == 0, p.stderr
     assert "teacher conf" in p.stderr and "weights" in p.stderr and "branches" in p.stderr
     h = json.loads((out / "history.json").read_text())[0]

@@ -91,3 +91,101 @@ def test_train_cli_bad_input(tmp_path):
     assert_one_line_error(p, "unknown model")
     p = run_cli("train", "--data", str(tmp_path / "missing.zip"))
     assert_one_line_error(p, "not found")
+
+
+@pytest.fixture(scope="module")
+def tiny_cache(tmp_path_factory):
+    """A prepared cache of real EuroSAT chips (the shipped test subset, 64 px), laid out as a root
+    with train/ (8 per class) and test/ (2 per class) folders of all 10 classes: the shipped
+    models' class names, so they can be teachers; an epoch takes a second."""
+    import shutil
+
+    from conftest import ROOT
+    from eo_edge.data import prepare
+    from eo_edge.data.prepare import EUROSAT_CLASSES
+
+    root = tmp_path_factory.mktemp("tiny")
+    for cls in EUROSAT_CLASSES:
+        for i, f in enumerate(sorted((ROOT / "samples" / "eurosat-test-1000").glob(f"{cls}_*.jpg"))[:10]):
+            d = root / "src" / ("train" if i < 8 else "test") / cls
+            d.mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, d / f.name)
+    prepare(root / "src", root / "cache", progress=False)
+    return root / "cache"
+
+
+EPOCH_LINE = r"epoch (\d+)/(\d+)  train loss \d+\.\d{4}  val top-1 \d+\.\d\d %  lr \d\.\d\de[-+]\d\d  \d+ s"
+
+
+def _epoch_lines(stderr: str) -> list[str]:
+    return [ln for ln in stderr.splitlines() if ln.startswith("epoch ")]
+
+
+def test_train_cli_prints_each_epoch_off_a_terminal_and_does_not_redo_a_finished_run(tiny_cache, tmp_path):
+    """Captured output (a pipe, not a TTY: no progress bars) gets one line per epoch with loss,
+    val top-1, learning rate and elapsed seconds; running the finished run again trains nothing
+    and says so (it used to claim "resumed ... at epoch 3"); -q prints no epoch lines."""
+    import re
+
+    env = {"EO_EDGE_HOME": str(tmp_path / "home")}
+    run = tmp_path / "run"
+    args = ("train", "--arch", "resnet8", "--data", str(tiny_cache), "--epochs", "2", "--batch-size", "16",
+            "--threads", "1", "--out", str(run))
+    p = run_cli(*args, env=env)
+    assert p.returncode == 0, p.stderr
+    lines = _epoch_lines(p.stderr)
+    assert [re.fullmatch(EPOCH_LINE, ln) is not None for ln in lines] == [True, True], p.stderr
+    assert [re.fullmatch(EPOCH_LINE, ln).group(1, 2) for ln in lines] == [("1", "2"), ("2", "2")]
+    h = json.loads((run / "history.json").read_text())
+    assert f"lr {h[1]['lr']:.2e}" in lines[1] and f"val top-1 {h[1]['val_top1']:.2f} %" in lines[1]
+    assert any(ln.startswith("training resnet8 on ") for ln in p.stderr.splitlines())  # before epoch 1
+    metrics = (run / "metrics.json").read_bytes()
+
+    again = run_cli(*args, env=env)
+    assert again.returncode == 0, again.stderr
+    assert f"run {run} already finished all 2 epochs; nothing to do (use --no-resume to start over)" in again.stderr
+    assert "resumed" not in again.stderr and not _epoch_lines(again.stderr)
+    assert "best checkpoint" in again.stdout and f"(epoch {json.loads(metrics)['best_epoch']}," in again.stdout
+    assert (run / "metrics.json").read_bytes() == metrics  # not evaluated or written again
+
+    quiet = run_cli(*args[:-1], str(tmp_path / "quiet"), "--epochs", "1", "-q", env=env)
+    assert quiet.returncode == 0, quiet.stderr
+    assert not _epoch_lines(quiet.stderr) and (tmp_path / "quiet" / "metrics.json").is_file()
+
+
+def test_finished_run_without_metrics_is_evaluated_not_retrained(tiny_cache, tmp_path):
+    """A run stopped after its last epoch but before the test evaluation finished (no
+    metrics.json): a resume evaluates best.pt on test and trains no epoch."""
+    from eo_edge.data import load_prepared
+    from eo_edge.train import TrainOptions, train
+
+    data = load_prepared(tiny_cache)
+    opts = TrainOptions(arch="resnet8", epochs=1, batch_size=16, threads=1)
+    first = train(opts, data, tmp_path, progress=False, log=lambda m: None)
+    (tmp_path / "metrics.json").unlink()
+    logs: list[str] = []
+    res = train(opts, data, tmp_path, progress=False, log=logs.append)
+    assert any("already trained all 1 epochs; evaluating its best.pt on the test split" in m for m in logs), logs
+    assert not _epoch_lines("\n".join(logs)) and res["top1"] == first["top1"]
+    assert (tmp_path / "metrics.json").is_file()
+
+
+def test_distill_cli_prints_teacher_confidences_each_epoch(tiny_cache, tmp_path):
+    """distill's epoch line also carries the teachers' mean confidences, the weights used and
+    the rule's branches (the shipped ResNet8 and ResNet16 as teachers)."""
+    import re
+
+    from conftest import ROOT
+
+    p = run_cli("distill", "--student", "resnet8", "--teacher", str(ROOT / "models" / "resnet8_eurosat64.pt"),
+                "--teacher", str(ROOT / "models" / "resnet16_eurosat64.pt"), "--data", str(tiny_cache),
+                "--epochs", "1", "--batch-size", "16", "--threads", "1", "--out", str(tmp_path / "kd"),
+                env={"EO_EDGE_HOME": str(tmp_path / "home")})
+    assert p.returncode == 0, p.stderr
+    (line,) = _epoch_lines(p.stderr)
+    m = re.fullmatch(EPOCH_LINE + r"  teacher conf (\d\.\d{3}), (\d\.\d{3})  weights (\d\.\d{3}), (\d\.\d{3})"
+                     r"  branches \w.*", line)
+    assert m is not None, line
+    h = json.loads((tmp_path / "kd" / "history.json").read_text())[0]
+    assert [float(v) for v in m.group(3, 4)] == [round(c, 3) for c in h["teacher_confidence"]]
+    assert [float(v) for v in m.group(5, 6)] == [round(w, 3) for w in h["teacher_weight"]]
