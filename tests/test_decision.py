@@ -197,3 +197,35 @@ def test_keep_previous_run_and_busy_verdict(tmp_path):
     v = busy_verdict({"loadavg": [3.0, 2.0, 1.0], "cores": 2}, quiet, {"a": 1.05})
     assert v["busy"] and "3.00 before" in v["reasons"][0]
     assert busy_verdict(quiet, quiet, {"a": 1.8})["busy"]
+
+
+@pytest.mark.slow
+def test_predict_on_a_tensorrt_engine_carries_the_temperature(calibrated, tmp_path):
+    """The engine `eo-edge compile --backend tensorrt` builds (TensorRT test double) carries T and the
+    threshold in its sidecar; predict on it agrees with ONNX Runtime on the same images."""
+    import subprocess
+    import sys
+
+    d, rec = calibrated
+    shutil.copy(d / FAMILY[1], tmp_path / FAMILY[1])
+    env = {"EO_EDGE_HOME": str(tmp_path / "h")}
+    fake = [sys.executable, str(ROOT / "tests" / "fake_trt_cli.py")]
+    import os
+
+    e = {**os.environ, **env}
+    p = subprocess.run([*fake, "compile", str(tmp_path / FAMILY[1]), "--backend", "tensorrt", "--int8",
+                        "--activations", "s8", "-q"], capture_output=True, text=True, env=e, timeout=600)
+    assert p.returncode == 0, p.stderr
+    engine = tmp_path / "resnet8_eurosat64.int8-minmax.engine"
+    imgs = sorted((ROOT / "samples" / "eurosat-test-1000").glob("*.jpg"))[::50]
+    p = subprocess.run([*fake, "predict", str(engine), *map(str, imgs), "--backend", "tensorrt"], capture_output=True,
+                       text=True, env=e, timeout=600)
+    assert p.returncode == 0, p.stderr
+    trt = [json.loads(line) for line in p.stdout.splitlines()]
+    assert len(trt) == len(imgs) and all(r["threshold"] == rec["decision"]["threshold"] for r in trt)
+    assert f"T = {rec['temperature']:.4f}" in p.stderr
+    o = run_cli("predict", str(tmp_path / "resnet8_eurosat64.int8-minmax.onnx"), *map(str, imgs))
+    assert o.returncode == 0, o.stderr
+    ort = [json.loads(line) for line in o.stdout.splitlines()]
+    assert [r["class"] for r in trt] == [r["class"] for r in ort]
+    np.testing.assert_allclose([r["probability"] for r in trt], [r["probability"] for r in ort], atol=1e-3)

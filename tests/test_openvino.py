@@ -22,7 +22,10 @@ def test_openvino_matches_onnxruntime_on_shipped_files():
 
     imgs = load_flat_images(TEST_SUBSET_DIR, 200)[0]
     x = preprocess(imgs, 64, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-    for suffix, tol in ((".onnx", 1e-3), (".fp16.onnx", 0.05), (".int8-minmax.onnx", 1.0)):
+    # INT8: two integer kernels differ by a few quantization steps; on an AVX2-only host (no VNNI)
+    # the u8 x s8 pairwise multiply-add saturates at int16, so the largest logit difference reaches
+    # ~2.2 (seen on an AVX2 AMD EPYC; < 1 on AVX-512 hosts) while top-1 still agrees on every image
+    for suffix, tol in ((".onnx", 1e-3), (".fp16.onnx", 0.05), (".int8-minmax.onnx", 3.0)):
         f = R8.with_name(R8.name + suffix)
         with get_backend("openvino").load(f, threads=2) as a, get_backend("onnxruntime").load(f, threads=2) as b:
             ya, yb = a.infer(x), b.infer(x)
@@ -30,6 +33,7 @@ def test_openvino_matches_onnxruntime_on_shipped_files():
         c = compare_logits(yb, ya)
         assert c["max_abs_diff"] < tol, (suffix, c)  # FP32 stays FP32 (bf16 would give ~0.06)
         assert c["top1_agreement"] >= 98.0, (suffix, c)
+        assert c["mean_abs_diff"] < (1e-4 if suffix == ".onnx" else 0.3), (suffix, c)
 
 
 @pytest.mark.slow
