@@ -181,11 +181,13 @@ def gemm_peak(precision: str, threads: int | None, sizes: tuple[int, ...] = (256
     if not sizes:
         raise ValueError("gemm_peak needs at least one matrix size")
     label = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}.get(backend, backend)
-    method = f"{label} MatMul n x n x n, best over n = {'/'.join(map(str, sizes))}, {precision}"
+    method = (f"{label} MatMul n x n x n (n = {'/'.join(map(str, sizes))}) and 3x3 Conv "
+              f"(c = {'/'.join(str(max(8, n // 4)) for n in sizes)} channels), best, {precision}")
     by_size: dict[str, float] = {}
     try:
         for n in sizes:
             by_size[str(n)] = _gemm_rate(precision, threads, n, min_time_s, backend)
+            by_size[f"conv{max(8, n // 4)}"] = _gemm_rate(precision, threads, n, min_time_s, backend, op="conv")
     except Exception as e:  # noqa: BLE001 - an op this build lacks is reported, not fatal
         why = (str(e).splitlines() or [type(e).__name__])[0][:120]
         return {"gmacs_per_s": None, "method": f"{method}: not runnable here ({why})", "by_size": by_size}
@@ -194,8 +196,13 @@ def gemm_peak(precision: str, threads: int | None, sizes: tuple[int, ...] = (256
     return {"gmacs_per_s": max(by_size.values()), "method": method, "by_size": by_size}
 
 
-def _gemm_rate(precision: str, threads: int | None, n: int, min_time_s: float, backend: str = "onnxruntime") -> float:
-    """GMAC/s of the fastest of repeated n^3 MatMul runs (at least 5 runs and ``min_time_s`` s)."""
+def _gemm_rate(precision: str, threads: int | None, n: int, min_time_s: float, backend: str = "onnxruntime",
+               op: str = "matmul") -> float:
+    """GMAC/s of the fastest of repeated probe runs (at least 5 runs and ``min_time_s`` s).
+
+    ``op="matmul"``: an n x n x n MatMul (n^3 MACs); ``op="conv"``: a 3x3 Conv, stride 1, pad 1,
+    c = n / 4 channels in and out on an (8, c, 16, 16) input (8 x 256 x 9 x c^2 MACs): the op a
+    CNN spends its MACs in, which some runtimes run faster than a MatMul (OpenVINO's INT8 path)."""
     import tempfile
 
     import onnx
@@ -204,17 +211,30 @@ def _gemm_rate(precision: str, threads: int | None, n: int, min_time_s: float, b
     from .backends.onnxruntime import OnnxRuntimeRunner
 
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n)).astype(np.float32)
-    w = rng.standard_normal((n, n)).astype(np.float32)
+    if op == "conv":
+        c = max(8, n // 4)
+        a = rng.standard_normal((8, c, 16, 16)).astype(np.float32)
+        w = (rng.standard_normal((c, c, 3, 3)) / (3 * c ** 0.5)).astype(np.float32)
+        macs = 8 * 16 * 16 * 9 * c * c
+        out_shape = [8, c, 16, 16]
+    else:
+        a = rng.standard_normal((n, n)).astype(np.float32)
+        w = rng.standard_normal((n, n)).astype(np.float32)
+        macs = n ** 3
+        out_shape = [n, n]
+
+    def core(x: str, y: str):
+        return (helper.make_node("Conv", [x, "W"], [y], kernel_shape=[3, 3], pads=[1, 1, 1, 1]) if op == "conv"
+                else helper.make_node("MatMul", [x, "W"], [y]))
+
     if precision == "fp16":  # float32 I/O, FP16 compute, as eo-edge's FP16 artifacts
-        nodes = [helper.make_node("Cast", ["input"], ["x16"], to=TensorProto.FLOAT16),
-                 helper.make_node("MatMul", ["x16", "W"], ["y16"]),
+        nodes = [helper.make_node("Cast", ["input"], ["x16"], to=TensorProto.FLOAT16), core("x16", "y16"),
                  helper.make_node("Cast", ["y16"], ["logits"], to=TensorProto.FLOAT)]
         w_arr = w.astype(np.float16)
     else:
-        nodes, w_arr = [helper.make_node("MatMul", ["input", "W"], ["logits"])], w
-    g = helper.make_graph(nodes, "gemm", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [n, n])],
-                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [n, n])],
+        nodes, w_arr = [core("input", "logits")], w
+    g = helper.make_graph(nodes, "gemm", [helper.make_tensor_value_info("input", TensorProto.FLOAT, list(a.shape))],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, out_shape)],
                           [numpy_helper.from_array(w_arr, "W")])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -261,7 +281,7 @@ def _gemm_rate(precision: str, threads: int | None, n: int, min_time_s: float, b
                 runs += 1
         finally:
             r.close()
-    return n ** 3 / best / 1e9
+    return macs / best / 1e9
 
 
 def peak_rss_mb(path: Path, backend: str, batch: int, threads: int | None) -> float | None:

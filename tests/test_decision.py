@@ -196,7 +196,9 @@ def test_keep_previous_run_and_busy_verdict(tmp_path):
     assert not busy_verdict(quiet, quiet, {"a": 1.05})["busy"]
     v = busy_verdict({"loadavg": [3.0, 2.0, 1.0], "cores": 2}, quiet, {"a": 1.05})
     assert v["busy"] and "3.00 before" in v["reasons"][0]
-    assert busy_verdict(quiet, quiet, {"a": 1.8})["busy"]
+    assert busy_verdict(quiet, quiet, {"a": 1.8, "b": 1.7})["busy"]
+    assert not busy_verdict(quiet, quiet, {"a": 3.0, "b": 1.1, "c": 1.1})["busy"]  # one erratic artifact
+    assert not busy_verdict(quiet, {"loadavg": [2.0, 1, 1], "cores": 2}, {"a": 1.1})["busy"]  # its own load
 
 
 @pytest.mark.slow

@@ -69,3 +69,14 @@ def test_compile_gate_runs_on_openvino(tmp_path):
     assert rec["backend"] == "openvino" and rec["activations"].startswith("int8 symmetric")  # one s8 file for OV+TRT
     assert rec["gate"]["n_images"] == 1000 and abs(rec["gate"]["drop"]) < 1.0
     assert np.isfinite(rec["gate"]["top1"])
+
+
+def test_peak_probe_runs_in_each_backend():
+    """`% of peak` compares like with like: the MatMul and Conv probes run in the backend measured."""
+    from eo_edge.bench import gemm_peak
+
+    for backend, label in (("onnxruntime", "ONNX Runtime"), ("openvino", "OpenVINO")):
+        for prec in ("fp32", "int8"):
+            r = gemm_peak(prec, 1, sizes=(64,), min_time_s=0.0, backend=backend)
+            assert r["method"].startswith(label) and r["gmacs_per_s"] > 0, r
+            assert set(r["by_size"]) == {"64", "conv16"} and r["gmacs_per_s"] == max(r["by_size"].values())

@@ -95,10 +95,12 @@ def host_load_section(run: dict) -> str:
     rows = [["Load average 1/5/15 min, before", la(b)], ["Load average 1/5/15 min, after", la(a)],
             ["CPU governor (cpu0)", str(b.get("governor") or NA)],
             ["CPU0 frequency MHz before / after", f"{b.get('cpu0_mhz') or NA} / {a.get('cpu0_mhz') or NA}"]]
-    verdict = ("**busy**: " + "; ".join(hl.get("reasons") or [])) if hl.get("busy") else "quiet"
+    verdict = ("**busy or noisy**: " + "; ".join(hl.get("reasons") or [])) if hl.get("busy") else "quiet"
     return ("## Host load\n\n" + _md_table(["", ""], rows, ["l", "l"]) + f"\n\nVerdict: {verdict}. "
             + ("Latencies of a busy run are inflated and their spread wide: re-run on a quiet host before "
-               "quoting them." if hl.get("busy") else "No other load seen before or after, rounds agree."))
+               "quoting them; the load average after includes the bench's own threads." if hl.get("busy")
+               else "No other load before the run, and the rounds agree (the load average after includes the "
+               "bench's own threads)."))
 
 
 def paired_rows(c: dict) -> list[list[str]]:
