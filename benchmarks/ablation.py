@@ -33,7 +33,7 @@ LABELS = {"ce": "cross-entropy only", "static": "static KD (0.5 / 0.5)",
 def command(student: str, method: str, seed: int, a: argparse.Namespace, json_path: Path) -> list[str]:
     """The eo-edge command line of one ablation cell (same schedule for every method)."""
     common = ["--data", str(a.data), "--img-size", "64", "--epochs", str(a.epochs), "--batch-size", str(a.batch_size),
-              "--lr", str(a.lr), "--seed", str(seed), "--device", a.device, "--json", str(json_path), "-q"]
+              "--lr", str(a.lr), "--seed", str(seed), "--device", a.device, "--json", str(json_path)]
     if a.home:
         common += ["--home", str(a.home)]
     run_dir = ["--out", str(json_path.with_suffix(""))]
