@@ -701,9 +701,10 @@ def check_cmd(
                                                "several: tensorrt-8.5, tensorrt-8.6, tensorrt-10.0, tensorrt-10.1 or "
                                                "tensorrt-10.3, or the bare version, e.g. 8.6 (default: all)."),
     dla: bool = typer.Option(False, "--dla", help="Also apply the DLA rules (static shapes, FP16/INT8 only)."),
+    backend: str = typer.Option("tensorrt", "--backend", metavar="NAME", help="tensorrt (the static rule table) or openvino (compile and run each file in OpenVINO's CPU plugin, f32 hint)."),
     json_out: Optional[Path] = JsonOpt,
 ):
-    """Static TensorRT preflight, without TensorRT: check ONNX files against the rule table.
+    """Static TensorRT preflight, without TensorRT: check ONNX files against the rule table (or, with --backend openvino, compile them in OpenVINO).
 
     The table (eo_edge/trt_rules) holds, per TensorRT release, the operators and tensor types of onnx-tensorrt's docs/operators.md at that release, the Q/DQ rules and the DLA restrictions, each with its source. One line per violation names the node; exit 1 when any.
 
@@ -713,13 +714,18 @@ def check_cmd(
     eo-edge check model.onnx --target 8.6 --dla
     eo-edge check --target tensorrt-10.3     (the shipped models)
     """
-    from .check_cmd import run_check, shipped_tensorrt_files
+    from .check_cmd import run_check, run_openvino_check, shipped_tensorrt_files
     from .fileio import check_not_input, write_json
 
+    if backend not in ("tensorrt", "openvino"):
+        raise EOEdgeError(f"--backend {backend!r}: check knows tensorrt (static rule table) and openvino")
+    if backend == "openvino" and (target or dla):
+        raise EOEdgeError("--target/--dla are TensorRT rule-table options; drop them with --backend openvino")
     files = list(onnx_files or []) or shipped_tensorrt_files()
     if json_out is not None:
         check_not_input(json_out, *files, what="--json")
-    res = run_check(files, target, dla=dla, log=lambda m: out.print(m, markup=False, highlight=False, soft_wrap=True))
+    say = lambda m: out.print(m, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    res = run_openvino_check(files, log=say) if backend == "openvino" else run_check(files, target, dla=dla, log=say)
     if json_out:
         write_json(json_out, res)
     if not res["ok"]:

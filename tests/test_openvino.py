@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, assert_one_line_error, run_cli
 
 ov = pytest.importorskip("openvino")
 R8 = ROOT / "models" / "resnet8_eurosat64"
@@ -80,3 +80,26 @@ def test_peak_probe_runs_in_each_backend():
             r = gemm_peak(prec, 1, sizes=(64,), min_time_s=0.0, backend=backend)
             assert r["method"].startswith(label) and r["gmacs_per_s"] > 0, r
             assert set(r["by_size"]) == {"64", "conv16"} and r["gmacs_per_s"] == max(r["by_size"].values())
+
+
+def test_check_backend_openvino_compiles_each_file(tmp_path):
+    """`eo-edge check --backend openvino`: the real OpenVINO compiler's verdict per file (exit 1 on a refusal)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    p = run_cli("check", "--backend", "openvino", f"{R8}.int8-minmax.onnx", f"{R8}.fp16.onnx",
+                "--json", str(tmp_path / "c.json"))
+    assert p.returncode == 0, p.stderr
+    res = json.loads((tmp_path / "c.json").read_text())
+    assert res["ok"] and [r["ok"] for r in res["results"]] == [True, True] and "PASS" in p.stdout
+    # an operator OpenVINO does not know: refused by the compiler, reported as FAIL, exit 1
+    g = helper.make_graph([helper.make_node("Frobnicate", ["input"], ["logits"], domain="com.example")], "g",
+                          [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])])
+    bad = tmp_path / "bad.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)]),
+              str(bad))
+    p = run_cli("check", "--backend", "openvino", str(bad))
+    assert p.returncode == 1 and "FAIL bad.onnx" in p.stdout and "Traceback" not in p.stdout + p.stderr
+    assert_one_line_error(run_cli("check", "--backend", "openvino", "--target", "8.6", f"{R8}.onnx"), "--target")
+    assert_one_line_error(run_cli("check", "--backend", "tflite", f"{R8}.onnx"), "--backend")
