@@ -67,13 +67,15 @@ def _with_decision(cfg_dict: dict, temperature: float, decision: dict) -> dict:
     return {**cfg_dict, "temperature": float(temperature), "decision": dict(decision)}
 
 
-def run_calibrate(model: Path, data, *, target_accuracy: float, backend: str = "onnxruntime", batch_size: int = 256,
-                  progress: bool = True, dry_run: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Fit T and the keep threshold on ``data``'s validation split and write them into ``model``'s family.
+def run_calibrate(model: Path, load_data: Callable[[Any], Any], *, target_accuracy: float, backend: str = "onnxruntime",
+                  batch_size: int = 256, progress: bool = True, dry_run: bool = False,
+                  log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Fit T and the keep threshold on the validation split and write them into ``model``'s family.
 
     Args:
-        model: an eo-edge checkpoint or FP32 ONNX file.
-        data: the model's prepared data (:class:`~eo_edge.data.prepare.PreparedData`) with a val split.
+        model: an eo-edge checkpoint or FP32 ONNX file (opened once).
+        load_data: ``cfg -> PreparedData``: the model's data (it may depend on the config, e.g. its
+            own dataset), with a val split.
         target_accuracy: percent, the accuracy the kept images must reach on validation.
         dry_run: fit and report, write nothing.
 
@@ -96,6 +98,7 @@ def run_calibrate(model: Path, data, *, target_accuracy: float, backend: str = "
     fn, cfg, info = open_model(model, backend=backend)
     if model.suffix != ".onnx" and info.get("kind") not in (None, "eo-edge"):
         raise EOEdgeError(f"{model.name} is not an eo-edge checkpoint ({info.get('kind')}); export or retrain it first")
+    data = load_data(cfg)
     check_classes(cfg.class_names, data.class_names, model.name)
     val = data.subset(split_indices(data, "val"))
     if len(val) == 0:

@@ -382,7 +382,6 @@ def calibrate_cmd(
     from .calibrate_cmd import run_calibrate
     from .data.resolve import model_dataset
     from .fileio import write_json
-    from .loading import open_model
 
     if not model_path.exists():
         raise EOEdgeError(f"model not found: {model_path}")
@@ -392,10 +391,9 @@ def calibrate_cmd(
         raise EOEdgeError(f"--target-accuracy must be in (0, 100] percent, got {target_accuracy}")
     if batch_size < 1:
         raise EOEdgeError(f"--batch-size must be at least 1, got {batch_size}")
-    _, cfg, _ = open_model(model_path, backend=backend)
-    ds = _data(data, home, quiet, dataset=model_dataset(cfg))
-    rec = run_calibrate(model_path, ds, target_accuracy=target_accuracy, backend=backend, batch_size=batch_size,
-                        progress=not quiet, dry_run=dry_run, log=_log)
+    rec = run_calibrate(model_path, lambda cfg: _data(data, home, quiet, dataset=model_dataset(cfg)),
+                        target_accuracy=target_accuracy, backend=backend, batch_size=batch_size, progress=not quiet,
+                        dry_run=dry_run, log=_log)
     d = rec["decision"]
     out.print(f"temperature T = {rec['temperature']:.4f}: validation ECE {d['val_ece_pct_before']:.2f} % -> "
               f"{d['val_ece_pct_after']:.2f} % (15 bins)", highlight=False)

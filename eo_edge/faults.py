@@ -314,14 +314,10 @@ def session_from_bytes(data: bytes, threads: int | None = None):
     """
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads:
-        so.intra_op_num_threads = int(threads)
-        so.inter_op_num_threads = 1
+    from .backends.onnxruntime import session_options
+
     try:
-        return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(data, session_options(threads), providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidGraph types
         raise EOEdgeError(f"ONNX Runtime cannot load the model: {str(e).strip().splitlines()[0][:200]}") from None
 

@@ -27,6 +27,23 @@ def _ort():
     return ort
 
 
+def session_options(threads: int | None = None):
+    """The ``onnxruntime.SessionOptions`` every eo-edge session uses: errors-only logging,
+    ``ORT_ENABLE_ALL`` graph optimisation, ``threads`` intra-op threads (one inter-op) when given.
+
+    Raises:
+        BackendUnavailable: onnxruntime is not installed.
+    """
+    ort = _ort()
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        so.intra_op_num_threads = int(threads)
+        so.inter_op_num_threads = 1
+    return so
+
+
 class OnnxRuntimeRunner(Runner):
     """An ``onnxruntime.InferenceSession`` over one ONNX file."""
 
@@ -34,12 +51,7 @@ class OnnxRuntimeRunner(Runner):
 
     def __init__(self, path: Path, threads: int | None = None, providers: list[str] | None = None):
         ort = _ort()
-        so = ort.SessionOptions()
-        so.log_severity_level = 3
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            so.intra_op_num_threads = int(threads)
-            so.inter_op_num_threads = 1
+        so = session_options(threads)
         try:
             self.session = ort.InferenceSession(str(path), so, providers=providers or ["CPUExecutionProvider"])
         except Exception as e:  # noqa: BLE001 - InvalidProtobuf, NoSuchFile, Fail ...
