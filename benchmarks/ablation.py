@@ -36,6 +36,8 @@ def command(student: str, method: str, seed: int, a: argparse.Namespace, json_pa
               "--lr", str(a.lr), "--seed", str(seed), "--device", a.device, "--json", str(json_path)]
     if a.home:
         common += ["--home", str(a.home)]
+    if a.threads:
+        common += ["--threads", str(a.threads)]
     run_dir = ["--out", str(json_path.with_suffix(""))]
     if method == "ce":
         return ["eo-edge", "train", "--arch", student, *common, *run_dir]
@@ -119,6 +121,8 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=5.0)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--home", type=Path, default=None)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads per cell (2 cells at 1 thread each use 2 cores better than 1 at 2)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/ablation"))
     ap.add_argument("--collect-only", action="store_true", help="only re-render from the finished runs")
     a = ap.parse_args()
@@ -137,12 +141,12 @@ def main() -> None:
             for seed in seeds:
                 jp = runs / f"{student}-{method}-s{seed}.json"
                 cmd = command(student, method, seed, a, jp)
-                cmds.append(shlex.join(cmd))
                 if not jp.is_file() and not a.collect_only:
                     print(f"[ablation] {shlex.join(cmd)}", flush=True)
                     subprocess.run(cmd, check=True)
                 if jp.is_file():
                     recs.append(json.loads(jp.read_text()))
+                    cmds.append(recs[-1].get("command") or shlex.join(cmd))  # the command that actually ran
             if recs:
                 row = {"student": student, "method": method, "summary": summarize(recs), "commands": cmds,
                        "records": recs}
