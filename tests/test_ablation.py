@@ -14,6 +14,7 @@ def test_ablation_collects_real_training_records(tmp_path):
     rec = json.loads((ROOT / "benchmarks" / "train_resnet8_eurosat64.json").read_text())
     shutil.copy(ROOT / "benchmarks" / "train_resnet8_eurosat64.json", runs / "resnet8-ce-s0.json")
     rec2 = {**rec, "seed": 1, "test": {**rec["test"], "top1": rec["test"]["top1"] - 1.0}}
+    del rec2["command"]  # a record without its command line: the table shows the one the driver would run
     (runs / "resnet8-ce-s1.json").write_text(json.dumps(rec2))
     p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ablation.py"), "--collect-only", "--students", "resnet8",
                         "--methods", "ce,batch", "--seeds", "0,1", "--epochs", "18", "--out", str(tmp_path / "ab")],
@@ -27,7 +28,8 @@ def test_ablation_collects_real_training_records(tmp_path):
     assert abs(s["top1"]["std"] - 2 ** -0.5) < 1e-9  # sample std of two values 1 apart
     md = (tmp_path / "ab" / "ablation.md").read_text()
     assert "| resnet8 | cross-entropy only | 2 | 96.02 ± 0.71 |" in md
-    assert "eo-edge train --arch resnet8" in md and "--seed 1" in md
+    assert rec["command"] in md  # the command that actually ran, from the record
+    assert "eo-edge train --arch resnet8 --data" in md and "--seed 1 --device auto" in md  # rebuilt for seed 1
 
 
 def test_ablation_pairs_kd_rows_with_cross_entropy_by_seed(tmp_path):
@@ -52,3 +54,26 @@ def test_ablation_pairs_kd_rows_with_cross_entropy_by_seed(tmp_path):
     assert abs(kd["vs_ce"]["mean"] - 0.65) < 1e-9 and abs(kd["vs_ce"]["se"] - 0.15) < 1e-9  # std 0.2121 / sqrt 2
     assert kd["branches"]["all_below_high"] == 1.0
     assert "+0.65 ± 0.15" in (tmp_path / "ab" / "ablation.md").read_text()
+
+
+def test_rule_analysis_branches_on_hand_made_logits():
+    """benchmarks/rule_analysis.py: confident teachers take 'all_confident' (0.5 / 0.5), flat
+    logits 'all_below_low' (weights 0); per-batch and per-sample fractions follow the mix."""
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("rule_analysis", ROOT / "benchmarks" / "rule_analysis.py")
+    ra = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ra)
+    lg = np.zeros((2, 100, 8, 10), np.float32)
+    lg[:, :75, :, 0] = 20.0  # 75 % of the images: both teachers certain; 25 %: flat (confidence 0.1)
+    rows = ra.analyse(lg, [1.0], batch=128, n_batches=200)
+    r = rows[0]
+    assert abs(r["per_sample"]["branches"]["all_confident"] - 0.75) < 1e-9
+    assert abs(r["per_sample"]["branches"]["all_below_low"] - 0.25) < 1e-9
+    assert abs(r["mean_confidence"][0] - (0.75 * 1.0 + 0.25 * 0.1)) < 1e-6
+    # a batch mean is ~0.78 >= 0.6 for both teachers: the paper's rule weights them 0.5 / 0.5
+    assert r["per_batch"]["branches"]["all_confident"] == 1.0 and r["per_batch"]["weights_mean"] == [0.5, 0.5]
+    assert abs(r["per_sample"]["weights_mean"][0] - 0.375) < 1e-9  # 0.75 x 0.5 + 0.25 x 0
+    assert "all_confident 100.0%" in ra.render(rows, ["a.pt", "b.pt"])

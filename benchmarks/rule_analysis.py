@@ -1,0 +1,124 @@
+"""What the paper's confidence rule does on our teachers, without training (issue 12, item 3/4).
+
+The rule (eo_edge.distill: Le et al., arXiv 2411.00209, the notebook's DistillationLoss) picks
+the teachers' weights from their max softmax(z / T) probability, batch-averaged, against the
+thresholds 0.4 / 0.6. This script takes the cached teacher logits on every training image and
+D4 view (eo_edge.teacher_cache: the exact logits distillation uses) and reports, for several
+temperatures at which the confidence is measured:
+
+- the teachers' mean confidence (all views);
+- per batch (the paper's rule): the fraction of random training batches of 128 that take each
+  branch, and the mean weights and distillation share lambda;
+- per sample: the fraction of images taking each branch, and the weights' spread.
+
+So it shows whether "dynamic" weighting is dynamic at all at T = 5 (the paper's setting) and
+where a difference to static weighting could come from (per-sample weighting, measuring the
+confidence at a lower T). No training; seconds once the teacher caches exist (an ablation run
+builds them; otherwise this builds them, ~10 min per teacher on 2 cores).
+
+Usage:
+    python benchmarks/rule_analysis.py --data ../shared/data/EuroSAT.zip \
+        --teacher models/resnet16_eurosat64.pt --teacher models/mobilevitv2_100_eurosat64.pt \
+        --out benchmarks/ablation/rule_analysis.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def analyse(logits: np.ndarray, temperatures: list[float], batch: int = 128, n_batches: int = 2000,
+            seed: int = 0) -> list[dict]:
+    """Branch frequencies and weights of the rule per temperature.
+
+    Args:
+        logits: float32 (K, N, 8, C) teacher logits (teacher, image, D4 view, class).
+        temperatures: temperatures T at which the confidence max softmax(z / T) is measured.
+        batch: batch size of the per-batch rule (training's 128).
+        n_batches: random batches drawn (image and view uniform, as training samples them).
+
+    Returns:
+        one dict per T: ``mean_confidence`` (K,), ``per_batch`` and ``per_sample`` with
+        ``branches`` (fraction per eo_edge.distill.BRANCHES name), ``weights_mean`` (K,),
+        ``kd_share_mean`` (lambda) and, per sample, ``weights_std`` (K,).
+    """
+    import torch
+
+    from eo_edge.distill import BRANCHES, _rule_weights, rule_branches
+
+    k, n, v, _ = logits.shape
+    flat = torch.from_numpy(logits.reshape(k, n * v, -1).astype(np.float64))
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in temperatures:
+        conf = torch.softmax(flat / t, dim=-1).amax(dim=-1).T.contiguous()  # (N*8, K)
+        idx = torch.from_numpy(rng.integers(0, n * v, size=(n_batches, batch)))
+        conf_b = conf[idx].mean(dim=1)                                      # (n_batches, K)
+        w_b = _rule_weights(conf_b, 0.4, 0.6, 0.1)
+        w_i = _rule_weights(conf, 0.4, 0.6, 0.1)
+
+        def frac(br: torch.Tensor) -> dict:
+            c = torch.bincount(br.reshape(-1), minlength=len(BRANCHES)).double()
+            return {name: float(x) for name, x in zip(BRANCHES, (c / c.sum()).tolist())}
+
+        out.append({"temperature": t, "mean_confidence": conf.mean(dim=0).tolist(),
+                    "per_batch": {"branches": frac(rule_branches(conf_b)), "weights_mean": w_b.mean(dim=0).tolist(),
+                                  "weights_std": w_b.std(dim=0).tolist(), "kd_share_mean": float(w_b.sum(1).mean() / 2)},
+                    "per_sample": {"branches": frac(rule_branches(conf)), "weights_mean": w_i.mean(dim=0).tolist(),
+                                   "weights_std": w_i.std(dim=0).tolist(), "kd_share_mean": float(w_i.sum(1).mean() / 2)}})
+    return out
+
+
+def render(rows: list[dict], teachers: list[str]) -> str:
+    """Markdown table of :func:`analyse`'s rows."""
+    names = ", ".join(Path(t).stem for t in teachers)
+    lines = [f"Teachers: {names}. Confidence = max softmax(z / T), per image or batch-mean (batches of 128).", "",
+             "| T | mean confidence | per batch: branches | per batch: weights (lambda) "
+             "| per sample: branches | per sample: weights mean ± std (lambda) |",
+             "| ---: | --- | --- | --- | --- | --- |"]
+
+    def br(d: dict) -> str:
+        return ", ".join(f"{k} {v:.1%}" for k, v in d.items() if v >= 0.0005)
+
+    def w(d: dict, spread: bool) -> str:
+        ws = ", ".join(f"{m:.2f}" + (f" ± {s:.2f}" if spread else "") for m, s in zip(d["weights_mean"], d["weights_std"]))
+        return f"{ws} ({d['kd_share_mean']:.2f})"
+
+    for r in rows:
+        lines.append(f"| {r['temperature']:g} | {', '.join(f'{c:.3f}' for c in r['mean_confidence'])} | "
+                     f"{br(r['per_batch']['branches'])} | {w(r['per_batch'], False)} | "
+                     f"{br(r['per_sample']['branches'])} | {w(r['per_sample'], True)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=Path("../shared/data/EuroSAT.zip"))
+    ap.add_argument("--teacher", type=Path, action="append", required=True)
+    ap.add_argument("--temperatures", default="1,2,3,4,5")
+    ap.add_argument("--home", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/ablation/rule_analysis.json"))
+    a = ap.parse_args()
+    from eo_edge.data.resolve import resolve_data
+    from eo_edge.data.split import train_rows
+    from eo_edge.home import home_dir
+    from eo_edge.teacher_cache import build_teacher_cache
+
+    data = resolve_data(a.data, a.home, progress=False)
+    cache = build_teacher_cache(a.teacher, data, train_rows(data), home_dir(a.home) / "teacher-cache", progress=False)
+    rows = analyse(cache.logits, [float(x) for x in a.temperatures.split(",")])
+    cmd = ("python benchmarks/rule_analysis.py --data " + str(a.data) + "".join(f" --teacher {t}" for t in a.teacher)
+           + f" --temperatures {a.temperatures} --out {a.out}")
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps({"schema": "eo-edge-rule-analysis/1", "command": cmd,
+                                 "teachers": [str(t) for t in a.teacher], "rows": rows}, indent=2) + "\n")
+    a.out.with_suffix(".md").write_text(render(rows, [str(t) for t in a.teacher]))
+    print(render(rows, [str(t) for t in a.teacher]))
+
+
+if __name__ == "__main__":
+    main()
