@@ -80,8 +80,9 @@ def branch_fractions(run_dir: Path) -> dict | None:
     return {k: statistics.fmean(e[k] for e in eps) for k in eps[0]}
 
 
-def render(table: dict) -> str:
-    """Markdown table of the ablation (one row per student x method)."""
+def render(table: dict, rule_md: str | None = None) -> str:
+    """Markdown table of the ablation (one row per student x method), then ``rule_md`` (the
+    rule analysis of benchmarks/rule_analysis.py) when given."""
     s = table["schedule"]
     lines = [f"# Distillation ablation ({s['epochs']} epochs, batch {s['batch_size']}, AdamW lr {s['lr']}, "
              f"64 px, T = {s['temperature']}; test split, 4,050 images)", "",
@@ -98,12 +99,18 @@ def render(table: dict) -> str:
         vs = "" if pv is None else f"{pv['mean']:+.2f}" + (f" ± {pv['se']:.2f}" if pv["se"] is not None else "")
         br = row.get("branches")
         brs = "" if not br else ", ".join(f"{k} {v:.0%}" for k, v in br.items() if v)
+        if row["method"] == "static":
+            brs = "not used (fixed 0.5 / 0.5)"
         lines.append(f"| {row['student']} | {LABELS[row['method']]} | {r['n_seeds']} | {fmt(r['top1'])} | "
                      f"{fmt(r['macro_precision'])} | {fmt(r['macro_recall'])} | {fmt(r['macro_f1'])} | {vs} | {brs} |")
     lines += ["", "± is the sample standard deviation over seeds; 'vs CE' is the seed-paired difference of test "
               "top-1 with its standard error over seeds. Commands (one per cell):", "", "```"]
     lines += [c for row in table["rows"] for c in row["commands"]]
     lines += ["```", ""]
+    if rule_md:
+        lines += ["## What the paper's rule did with these teachers", "",
+                  "From the cached teacher logits of every training image and D4 view (no training; "
+                  "`benchmarks/rule_analysis.py`, table in `rule_analysis.md`):", "", rule_md, ""]
     return "\n".join(lines)
 
 
@@ -163,8 +170,10 @@ def main() -> None:
              "schedule": {"epochs": a.epochs, "batch_size": a.batch_size, "lr": a.lr, "temperature": a.temperature,
                           "img_size": 64, "teachers": [str(t) for t in a.teacher]}}
     (a.out / "ablation.json").write_text(json.dumps(table, indent=2) + "\n")
-    (a.out / "ablation.md").write_text(render(table))
-    print(render(table))
+    rule = a.out / "rule_analysis.md"
+    md = render(table, rule.read_text().strip() if rule.is_file() else None)
+    (a.out / "ablation.md").write_text(md)
+    print(md)
 
 
 if __name__ == "__main__":
