@@ -195,12 +195,14 @@ def train(
     eo-edge train --arch resnet8 --data ../shared/data/EuroSAT.zip --img-size 64 --epochs 15
     """
     from .home import home_dir
-    from .train import train as run_train
+    from .train import check_resume, train as run_train
 
     opts = _train_options(arch=arch, img_size=img_size, epochs=epochs, batch_size=batch_size, lr=lr,
                           weight_decay=weight_decay, seed=seed, device=device, threads=threads, limit_train=limit_train)
-    ds = _data(data, home, quiet)
     run_dir = out_dir or home_dir(home) / "runs" / f"{arch}-{img_size}px-s{seed}"
+    if resume:
+        check_resume(run_dir, opts)  # before the data is resolved or prepared
+    ds = _data(data, home, quiet)
     res = run_train(opts, ds, run_dir, resume=resume, progress=not quiet, log=_log, command=_command_line(),
                     verbose=not quiet)
     _finish_training(res, f"{arch} test split", run_dir, json_out)
@@ -240,7 +242,7 @@ def distill(
     from .data.split import train_rows
     from .home import home_dir
     from .teacher_cache import build_teacher_cache
-    from .train import pick_device, train as run_train
+    from .train import check_resume, pick_device, train as run_train
 
     if weighting not in ("batch", "sample", "static"):
         raise EOEdgeError(f"unknown --weighting {weighting!r}; choose batch, sample or static")
@@ -255,10 +257,12 @@ def distill(
     opts = _train_options(arch=student, img_size=img_size, epochs=epochs, batch_size=batch_size, lr=lr,
                           weight_decay=weight_decay, seed=seed, device=device, threads=threads, limit_train=limit_train,
                           teachers=[str(t) for t in teacher], weighting=weighting, temperature=temperature)
+    run_dir = out_dir or home_dir(home) / "runs" / f"kd-{student}-{weighting}-s{seed}"
+    if resume:
+        check_resume(run_dir, opts)  # before the teacher-logit cache (minutes), not after it
     ds = _data(data, home, quiet)
     cache = build_teacher_cache(list(teacher), ds, train_rows(ds, limit_train, seed), home_dir(home) / "teacher-cache",
                                 device=pick_device(device), progress=not quiet, log=_log)
-    run_dir = out_dir or home_dir(home) / "runs" / f"kd-{student}-{weighting}-s{seed}"
     res = run_train(opts, ds, run_dir, resume=resume, progress=not quiet, log=_log, command=_command_line(),
                     teacher_logits=cache, verbose=not quiet)
     _finish_training(res, f"{student} distilled ({weighting}) test split", run_dir, json_out)

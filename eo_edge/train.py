@@ -52,6 +52,59 @@ class TrainOptions:
     temperature: float = 5.0
 
 
+#: Options that shape a run's result: a resume must use the same values (threads and device may differ).
+RESUME_KEYS = ("img_size", "epochs", "batch_size", "lr", "weight_decay", "warmup_epochs", "label_smoothing", "seed",
+               "limit_train", "teachers", "weighting", "temperature")
+
+_FLOAT_KEYS = ("lr", "weight_decay", "warmup_epochs", "label_smoothing", "temperature")
+
+
+def check_resume_options(saved: dict, opts: TrainOptions, last: Path) -> None:
+    """Refuse to resume ``last`` with options that differ from the ones it was started with
+    (:data:`RESUME_KEYS`; teachers compared as resolved paths). Without this a resumed run would
+    silently mix two schedules (e.g. a cosine restarted at another ``--epochs``) or teacher sets.
+
+    Raises:
+        EOEdgeError: one line naming each differing option, its saved and its new value.
+    """
+    def norm(k: str, v):
+        if k == "teachers":
+            return [str(Path(t).resolve()) for t in (v or [])]
+        return float(v) if k in _FLOAT_KEYS and v is not None else v
+
+    new = asdict(opts)
+    diff = [k for k in RESUME_KEYS if k in saved and norm(k, saved[k]) != norm(k, new[k])]
+    if diff:
+        flag = {"teachers": "--teacher"}
+        what = ", ".join(f"{flag.get(k, '--' + k.replace('_', '-'))} {saved[k]!r} (now {new[k]!r})" for k in diff)
+        raise EOEdgeError(f"{last} was started with {what}; resume with the same options, "
+                          "or use another --out or --no-resume")
+
+
+def check_resume(out_dir: Path, opts: TrainOptions) -> None:
+    """Before any work: when ``out_dir/last.pt`` exists, the run it holds must be of ``opts.arch``
+    with the same result-shaping options (:func:`check_resume_options`). No-op without last.pt.
+
+    Raises:
+        EOEdgeError: unreadable last.pt, another architecture, or differing options.
+    """
+    import torch
+
+    last = Path(out_dir) / "last.pt"
+    if not last.is_file():
+        return
+    try:
+        st = torch.load(last, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise EOEdgeError(f"cannot resume from {last}: {str(e).splitlines()[0] if str(e) else type(e).__name__}; "
+                          "use another --out or --no-resume") from None
+    saved = st.get("options", {}) if isinstance(st, dict) else {}
+    if saved.get("arch") != opts.arch:
+        raise EOEdgeError(f"{last} belongs to a run of {saved.get('arch')}, not {opts.arch}; "
+                          "use another --out or --no-resume")
+    check_resume_options(saved, opts, last)
+
+
 def check_options(opts: TrainOptions) -> None:
     """Validate options before any work (no torch import needed for the checks themselves).
 
@@ -254,6 +307,7 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
         if st.get("options", {}).get("arch") != opts.arch:
             raise EOEdgeError(f"{last} belongs to a run of {st.get('options', {}).get('arch')}, not {opts.arch}; "
                               "use another --out or --no-resume")
+        check_resume_options(st.get("options", {}), opts, last)
         model.load_state_dict(st["state_dict"])
         optim.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])

@@ -189,3 +189,19 @@ def test_distill_cli_prints_teacher_confidences_each_epoch(tiny_cache, tmp_path)
     h = json.loads((tmp_path / "kd" / "history.json").read_text())[0]
     assert [float(v) for v in m.group(3, 4)] == [round(c, 3) for c in h["teacher_confidence"]]
     assert [float(v) for v in m.group(5, 6)] == [round(w, 3) for w in h["teacher_weight"]]
+
+
+def test_resume_with_other_options_is_refused_before_any_work(tiny_cache, tmp_path):
+    """A run folder holds one run: resuming it with another --lr or --epochs (which would restart
+    the cosine schedule mid-run) is refused with one line, last.pt untouched; --threads may differ."""
+    env = {"EO_EDGE_HOME": str(tmp_path / "home")}
+    run = tmp_path / "run"
+    base = ("train", "--arch", "resnet8", "--data", str(tiny_cache), "--batch-size", "16", "--out", str(run), "-q")
+    p = run_cli(*base, "--epochs", "1", "--threads", "1", env=env)
+    assert p.returncode == 0, p.stderr
+    before = (run / "last.pt").read_bytes()
+    bad = run_cli(*base, "--epochs", "3", "--lr", "0.01", env=env)
+    assert_one_line_error(bad, str(run / "last.pt"), "--epochs 1 (now 3)", "--lr 0.003 (now 0.01)", "--no-resume")
+    assert (run / "last.pt").read_bytes() == before
+    same = run_cli(*base, "--epochs", "1", "--threads", "2", env=env)  # threads do not shape the result
+    assert same.returncode == 0 and "already finished all 1 epochs" in same.stderr, same.stderr
