@@ -59,8 +59,9 @@ def summarize(records: list[dict]) -> dict:
 
 
 def paired_vs_ce(records: list[dict], ce: list[dict]) -> dict | None:
-    """Test top-1 of a KD row minus the cross-entropy row, paired by seed: mean and its standard
-    error over seeds (std / sqrt(n); None for one seed), in points."""
+    """Test top-1 of a row minus a reference row (the cross-entropy row, or static KD for the
+    dynamic-vs-static verdict), paired by seed: mean and its standard error over seeds
+    (std / sqrt(n); None for one seed), in points."""
     by_seed = {r["seed"]: r["test"]["top1"] for r in ce}
     d = [r["test"]["top1"] - by_seed[r["seed"]] for r in records if r["seed"] in by_seed]
     if not d:
@@ -107,6 +108,18 @@ def render(table: dict, rule_md: str | None = None) -> str:
               "top-1 with its standard error over seeds. Commands (one per cell):", "", "```"]
     lines += [c for row in table["rows"] for c in row["commands"]]
     lines += ["```", ""]
+    if table.get("dynamic_vs_static"):
+        lines += ["## Does the paper's dynamic weighting beat static weighting?", "",
+                  "Test top-1 of each dynamic row minus the static row, paired by seed (mean ± standard error over "
+                  "seeds, n = 3 at most: a rough SE); 'within noise' when |mean| < 2 SE, no verdict from one seed:", ""]
+        for v in table["dynamic_vs_static"]:
+            se = v["se"]
+            verdict = ("one seed: no verdict" if se is None else
+                       "within noise" if abs(v["mean"]) < 2 * se else ("better" if v["mean"] > 0 else "worse"))
+            m = 0.0 if abs(v["mean"]) < 0.005 else v["mean"]  # no "-0.00"
+            lines.append(f"- {v['student']}, {LABELS[v['method']]}: {m:+.2f}"
+                         + (f" ± {se:.2f}" if se is not None else "") + f" pts over {v['n_pairs']} seed(s): {verdict}")
+        lines.append("")
     if rule_md:
         lines += ["## What the paper's rule did with these teachers", "",
                   "From the cached teacher logits of every training image and D4 view (no training; "
@@ -164,9 +177,17 @@ def main() -> None:
     for row in rows:  # paired against the same student's cross-entropy row
         ce = [r for r in rows if r["student"] == row["student"] and r["method"] == "ce"]
         row["vs_ce"] = paired_vs_ce(row["records"], ce[0]["records"]) if ce and row["method"] != "ce" else None
+    verdicts = []
+    for student in a.students.split(","):  # the paper's question: does dynamic weighting beat static?
+        st = [r for r in rows if r["student"] == student and r["method"] == "static"]
+        for row in (r for r in rows if r["student"] == student and r["method"] in ("batch", "sample")):
+            if st:
+                d = paired_vs_ce(row["records"], st[0]["records"])
+                if d is not None:
+                    verdicts.append({"student": student, "method": row["method"], "vs": "static", **d})
     for row in rows:
         row.pop("records")
-    table = {"schema": "eo-edge-ablation/1", "rows": rows,
+    table = {"schema": "eo-edge-ablation/1", "rows": rows, "dynamic_vs_static": verdicts,
              "schedule": {"epochs": a.epochs, "batch_size": a.batch_size, "lr": a.lr, "temperature": a.temperature,
                           "img_size": 64, "teachers": [str(t) for t in a.teacher]}}
     (a.out / "ablation.json").write_text(json.dumps(table, indent=2) + "\n")

@@ -77,3 +77,26 @@ def test_rule_analysis_branches_on_hand_made_logits():
     assert r["per_batch"]["branches"]["all_confident"] == 1.0 and r["per_batch"]["weights_mean"] == [0.5, 0.5]
     assert abs(r["per_sample"]["weights_mean"][0] - 0.375) < 1e-9  # 0.75 x 0.5 + 0.25 x 0
     assert "all_confident 100.0%" in ra.render(rows, ["a.pt", "b.pt"])
+
+
+def test_ablation_states_whether_dynamic_beats_static(tmp_path):
+    """The paper's question answered from the records: dynamic minus static, paired by seed,
+    with a verdict that says 'within noise' when the difference is under 2 standard errors."""
+    runs = tmp_path / "ab" / "runs"
+    runs.mkdir(parents=True)
+    rec = json.loads((ROOT / "benchmarks" / "train_resnet8_eurosat64.json").read_text())
+    t = rec["test"]["top1"]
+    for seed, st, dyn, smp in ((0, t, t + 0.1, t + 1.0), (1, t - 1.0, t - 1.2, t), (2, t - 0.5, t - 0.4, t + 0.6)):
+        for method, v in (("static", st), ("batch", dyn), ("sample", smp)):
+            (runs / f"resnet8-{method}-s{seed}.json").write_text(
+                json.dumps({**rec, "seed": seed, "test": {**rec["test"], "top1": v}}))
+    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ablation.py"), "--collect-only", "--students",
+                        "resnet8", "--seeds", "0,1,2", "--epochs", "18", "--out", str(tmp_path / "ab")],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    v = {x["method"]: x for x in json.loads((tmp_path / "ab" / "ablation.json").read_text())["dynamic_vs_static"]}
+    assert abs(v["batch"]["mean"] - 0.0) < 1e-9 and v["batch"]["n_pairs"] == 3  # +0.1, -0.2, +0.1
+    assert abs(v["sample"]["mean"] - (1.0 + 1.0 + 1.1) / 3) < 1e-9
+    md = (tmp_path / "ab" / "ablation.md").read_text()
+    assert "resnet8, dynamic, per batch (paper): +0.00 ± 0.10 pts over 3 seed(s): within noise" in md
+    assert "resnet8, dynamic, per sample: +1.03 ± 0.03 pts over 3 seed(s): better" in md
