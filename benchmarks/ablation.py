@@ -111,10 +111,12 @@ def render(table: dict, rule_md: str | None = None) -> str:
     if table.get("dynamic_vs_static"):
         lines += ["## Does the paper's dynamic weighting beat static weighting?", "",
                   "Test top-1 of each dynamic row minus the static row, paired by seed (mean ± standard error over "
-                  "seeds, n = 3 at most: a rough SE); 'within noise' when |mean| < 2 SE, no verdict from one seed:", ""]
+                  "seeds, a rough SE with 3 seeds); 'within noise' when |mean| < 2 SE, no verdict from fewer than 3 seeds. "
+                  "For scale: one run's test top-1 near 94 % on 4,050 images has a binomial standard error of "
+                  "about 0.37 pts.", ""]
         for v in table["dynamic_vs_static"]:
             se = v["se"]
-            verdict = ("one seed: no verdict" if se is None else
+            verdict = ("too few seeds for a verdict" if se is None or v["n_pairs"] < 3 else
                        "within noise" if abs(v["mean"]) < 2 * se else ("better" if v["mean"] > 0 else "worse"))
             m = 0.0 if abs(v["mean"]) < 0.005 else v["mean"]  # no "-0.00"
             lines.append(f"- {v['student']}, {LABELS[v['method']]}: {m:+.2f}"
