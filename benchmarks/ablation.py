@@ -116,17 +116,61 @@ def render(table: dict, rule_md: str | None = None) -> str:
                   "about 0.37 pts.", ""]
         for v in table["dynamic_vs_static"]:
             se = v["se"]
-            verdict = ("too few seeds for a verdict" if se is None or v["n_pairs"] < 3 else
-                       "within noise" if abs(v["mean"]) < 2 * se else ("better" if v["mean"] > 0 else "worse"))
             m = 0.0 if abs(v["mean"]) < 0.005 else v["mean"]  # no "-0.00"
             lines.append(f"- {v['student']}, {LABELS[v['method']]}: {m:+.2f}"
-                         + (f" ± {se:.2f}" if se is not None else "") + f" pts over {v['n_pairs']} seed(s): {verdict}")
+                         + (f" ± {se:.2f}" if se is not None else "") + f" pts over {v['n_pairs']} seed(s): {verdict(v)}")
         lines.append("")
     if rule_md:
         lines += ["## What the paper's rule did with these teachers", "",
                   "From the cached teacher logits of every training image and D4 view (no training; "
                   "`benchmarks/rule_analysis.py`, table in `rule_analysis.md`):", "", rule_md, ""]
     return "\n".join(lines)
+
+
+README_BEGIN = "<!-- ablation table (from benchmarks/ablation/ablation.json) -->"
+README_END = "<!-- /ablation table -->"
+
+
+def verdict(v: dict) -> str:
+    """The dynamic-vs-static verdict of one paired difference (``dynamic_vs_static`` entry):
+    'within noise' when |mean| < 2 SE, 'better'/'worse' otherwise, none from fewer than 3 seeds."""
+    se = v["se"]
+    if se is None or v["n_pairs"] < 3:
+        return "too few seeds for a verdict"
+    return "within noise" if abs(v["mean"]) < 2 * se else ("better" if v["mean"] > 0 else "worse")
+
+
+def render_readme(table: dict) -> str:
+    """The short table README.md cites (top-1 and macro F1 mean ± std, paired difference vs
+    cross-entropy ± SE, then the dynamic-vs-static verdicts), without the per-cell commands."""
+    def fmt(d: dict) -> str:
+        return f"{d['mean']:.2f}" + (f" ± {d['std']:.2f}" if d["std"] is not None else "")
+
+    lines = ["| student | loss | seeds | test top-1 % (mean ± std) | macro F1 % | vs cross-entropy, pts (± SE, paired by seed) |",
+             "| --- | --- | --- | ---: | ---: | ---: |"]
+    for row in table["rows"]:
+        r, pv = row["summary"], row.get("vs_ce")
+        vs = "" if pv is None else f"{pv['mean']:+.2f}" + (f" ± {pv['se']:.2f}" if pv["se"] is not None else "")
+        lines.append(f"| {row['student']} | {LABELS[row['method']]} | {', '.join(map(str, r['seeds']))} | "
+                     f"{fmt(r['top1'])} | {fmt(r['macro_f1'])} | {vs} |")
+    if table.get("dynamic_vs_static"):
+        parts = [f"{v['student']} {LABELS[v['method']]} minus static: {v['mean']:+.2f}"
+                 + (f" ± {v['se']:.2f}" if v["se"] is not None else "") + f" pts ({v['n_pairs']} seed(s), {verdict(v)})"
+                 for v in table["dynamic_vs_static"]]
+        lines += ["", "Dynamic vs static, paired by seed: " + "; ".join(parts) + "."]
+    return "\n".join(lines)
+
+
+def splice_readme(text: str, block: str) -> str:
+    """``text`` with the part between README_BEGIN and README_END replaced by ``block``.
+
+    Raises:
+        ValueError: the markers are missing or out of order.
+    """
+    i, j = text.find(README_BEGIN), text.find(README_END)
+    if i < 0 or j < i:
+        raise ValueError(f"no '{README_BEGIN}' ... '{README_END}' block")
+    return text[:i + len(README_BEGIN)] + "\n" + block + "\n" + text[j:]
 
 
 def main() -> None:
@@ -147,12 +191,18 @@ def main() -> None:
                     help="torch CPU threads per cell (2 cells at 1 thread each use 2 cores better than 1 at 2)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/ablation"))
     ap.add_argument("--collect-only", action="store_true", help="only re-render from the finished runs")
+    ap.add_argument("--readme", type=Path, default=None,
+                    help="also rewrite the short table between the ablation markers of this file (README.md)")
     a = ap.parse_args()
     methods = [m for m in a.methods.split(",") if m]
     if any(m not in METHODS for m in methods):
         sys.exit(f"error: --methods takes {', '.join(METHODS)}")
     if any(m != "ce" for m in methods) and not a.collect_only and len(a.teacher) < 1:
         sys.exit("error: KD rows need --teacher CKPT (the paper uses two)")
+    if a.readme is not None:
+        readme_text = a.readme.read_text() if a.readme.is_file() else ""
+        if README_BEGIN not in readme_text or README_END not in readme_text:
+            sys.exit(f"error: {a.readme} has no ablation table markers ({README_BEGIN} ... {README_END})")
     runs = a.out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -197,6 +247,11 @@ def main() -> None:
     md = render(table, rule.read_text().strip() if rule.is_file() else None)
     (a.out / "ablation.md").write_text(md)
     print(md)
+    if a.readme is not None:
+        tmp = a.readme.with_name(a.readme.name + ".tmp")
+        tmp.write_text(splice_readme(a.readme.read_text(), render_readme(table)))
+        tmp.replace(a.readme)
+        print(f"[ablation] table written into {a.readme}")
 
 
 if __name__ == "__main__":

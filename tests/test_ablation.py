@@ -100,3 +100,31 @@ def test_ablation_states_whether_dynamic_beats_static(tmp_path):
     md = (tmp_path / "ab" / "ablation.md").read_text()
     assert "resnet8, dynamic, per batch (paper): +0.00 ± 0.10 pts over 3 seed(s): within noise" in md
     assert "resnet8, dynamic, per sample: +1.03 ± 0.03 pts over 3 seed(s): better" in md
+
+
+def test_ablation_rewrites_only_the_marked_readme_block(tmp_path):
+    runs = tmp_path / "ab" / "runs"
+    runs.mkdir(parents=True)
+    rec = json.loads((ROOT / "benchmarks" / "train_resnet8_eurosat64.json").read_text())
+    t = rec["test"]["top1"]
+    for seed, (ce, st, kd) in enumerate(((t, t + 1.0, t + 1.1), (t - 1.0, t + 0.2, t + 0.1), (t - 0.5, t + 0.6, t + 0.8))):
+        for m, v in (("ce", ce), ("static", st), ("batch", kd)):
+            (runs / f"resnet8-{m}-s{seed}.json").write_text(json.dumps({**rec, "seed": seed, "test": {**rec["test"], "top1": v}}))
+    readme = tmp_path / "README.md"
+    head, tail = "# title\n\nbefore\n", "\nafter the table\n"
+    readme.write_text(head + "<!-- ablation table (from benchmarks/ablation/ablation.json) -->\nold table\n"
+                      "<!-- /ablation table -->" + tail)
+    args = [sys.executable, str(ROOT / "benchmarks" / "ablation.py"), "--collect-only", "--students", "resnet8",
+            "--methods", "ce,static,batch", "--seeds", "0,1,2", "--out", str(tmp_path / "ab")]
+    p = subprocess.run(args + ["--readme", str(readme)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    text = readme.read_text()
+    assert text.startswith(head) and text.endswith(tail) and "old table" not in text
+    assert "| resnet8 | static KD (0.5 / 0.5) | 0, 1, 2 |" in text
+    # dynamic minus static per seed: +0.1, -0.1, +0.2 -> mean +0.07, SE 0.09: within noise with 3 seeds
+    assert "dynamic, per batch (paper) minus static: +0.07 ± 0.09 pts (3 seed(s), within noise)" in text
+    bad = tmp_path / "NOMARK.md"
+    bad.write_text("no markers here\n")
+    p = subprocess.run(args + ["--readme", str(bad)], capture_output=True, text=True)
+    assert p.returncode != 0 and "no ablation table markers" in p.stderr and "Traceback" not in p.stderr
+    assert bad.read_text() == "no markers here\n"  # nothing lost
