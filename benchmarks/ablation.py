@@ -81,6 +81,19 @@ def branch_fractions(run_dir: Path) -> dict | None:
     return {k: statistics.fmean(e[k] for e in eps) for k in eps[0]}
 
 
+def _mean_std(d: dict) -> str:
+    """``93.28 ± 1.11`` (mean ± sample std over seeds; the mean alone for one seed)."""
+    return f"{d['mean']:.2f}" + (f" ± {d['std']:.2f}" if d["std"] is not None else "")
+
+
+def _signed(d: dict | None) -> str:
+    """``+1.16 ± 0.30`` (a paired difference ± its SE; no SE for one seed, no "-0.00"), ``""`` for None."""
+    if d is None:
+        return ""
+    m = 0.0 if abs(d["mean"]) < 0.005 else d["mean"]
+    return f"{m:+.2f}" + (f" ± {d['se']:.2f}" if d["se"] is not None else "")
+
+
 def render(table: dict, rule_md: str | None = None) -> str:
     """Markdown table of the ablation (one row per student x method), then ``rule_md`` (the
     rule analysis of benchmarks/rule_analysis.py) when given."""
@@ -91,19 +104,16 @@ def render(table: dict, rule_md: str | None = None) -> str:
              "| top-1 vs CE, pts (± SE) | rule branches (mean over epochs) |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
 
-    def fmt(d: dict) -> str:
-        return f"{d['mean']:.2f}" + (f" ± {d['std']:.2f}" if d["std"] is not None else "")
-
     for row in table["rows"]:
         r = row["summary"]
-        pv = row.get("vs_ce")
-        vs = "" if pv is None else f"{pv['mean']:+.2f}" + (f" ± {pv['se']:.2f}" if pv["se"] is not None else "")
+        vs = _signed(row.get("vs_ce"))
         br = row.get("branches")
         brs = "" if not br else ", ".join(f"{k} {v:.0%}" for k, v in br.items() if v)
         if row["method"] == "static":
             brs = "not used (fixed 0.5 / 0.5)"
-        lines.append(f"| {row['student']} | {LABELS[row['method']]} | {r['n_seeds']} | {fmt(r['top1'])} | "
-                     f"{fmt(r['macro_precision'])} | {fmt(r['macro_recall'])} | {fmt(r['macro_f1'])} | {vs} | {brs} |")
+        lines.append(f"| {row['student']} | {LABELS[row['method']]} | {r['n_seeds']} | {_mean_std(r['top1'])} | "
+                     f"{_mean_std(r['macro_precision'])} | {_mean_std(r['macro_recall'])} | {_mean_std(r['macro_f1'])} | "
+                     f"{vs} | {brs} |")
     lines += ["", "± is the sample standard deviation over seeds; 'vs CE' is the seed-paired difference of test "
               "top-1 with its standard error over seeds. Commands (one per cell):", "", "```"]
     lines += [c for row in table["rows"] for c in row["commands"]]
@@ -115,10 +125,8 @@ def render(table: dict, rule_md: str | None = None) -> str:
                   "For scale: one run's test top-1 near 94 % on 4,050 images has a binomial standard error of "
                   "about 0.37 pts.", ""]
         for v in table["dynamic_vs_static"]:
-            se = v["se"]
-            m = 0.0 if abs(v["mean"]) < 0.005 else v["mean"]  # no "-0.00"
-            lines.append(f"- {v['student']}, {LABELS[v['method']]}: {m:+.2f}"
-                         + (f" ± {se:.2f}" if se is not None else "") + f" pts over {v['n_pairs']} seed(s): {verdict(v)}")
+            lines.append(f"- {v['student']}, {LABELS[v['method']]}: {_signed(v)} pts over {v['n_pairs']} seed(s): "
+                         f"{verdict(v)}")
         lines.append("")
     if rule_md:
         lines += ["## What the paper's rule did with these teachers", "",
@@ -134,28 +142,22 @@ README_END = "<!-- /ablation table -->"
 def verdict(v: dict) -> str:
     """The dynamic-vs-static verdict of one paired difference (``dynamic_vs_static`` entry):
     'within noise' when |mean| < 2 SE, 'better'/'worse' otherwise, none from fewer than 3 seeds."""
-    se = v["se"]
-    if se is None or v["n_pairs"] < 3:
+    if v["n_pairs"] < 3:
         return "too few seeds for a verdict"
-    return "within noise" if abs(v["mean"]) < 2 * se else ("better" if v["mean"] > 0 else "worse")
+    return "within noise" if abs(v["mean"]) < 2 * v["se"] else ("better" if v["mean"] > 0 else "worse")
 
 
 def render_readme(table: dict) -> str:
     """The short table README.md cites (top-1 and macro F1 mean ± std, paired difference vs
     cross-entropy ± SE, then the dynamic-vs-static verdicts), without the per-cell commands."""
-    def fmt(d: dict) -> str:
-        return f"{d['mean']:.2f}" + (f" ± {d['std']:.2f}" if d["std"] is not None else "")
-
     lines = ["| student | loss | seeds | test top-1 % (mean ± std) | macro F1 % | vs cross-entropy, pts (± SE, paired by seed) |",
              "| --- | --- | --- | ---: | ---: | ---: |"]
     for row in table["rows"]:
-        r, pv = row["summary"], row.get("vs_ce")
-        vs = "" if pv is None else f"{pv['mean']:+.2f}" + (f" ± {pv['se']:.2f}" if pv["se"] is not None else "")
+        r = row["summary"]
         lines.append(f"| {row['student']} | {LABELS[row['method']]} | {', '.join(map(str, r['seeds']))} | "
-                     f"{fmt(r['top1'])} | {fmt(r['macro_f1'])} | {vs} |")
+                     f"{_mean_std(r['top1'])} | {_mean_std(r['macro_f1'])} | {_signed(row.get('vs_ce'))} |")
     if table.get("dynamic_vs_static"):
-        parts = [f"{v['student']} {LABELS[v['method']]} minus static: {v['mean']:+.2f}"
-                 + (f" ± {v['se']:.2f}" if v["se"] is not None else "") + f" pts ({v['n_pairs']} seed(s), {verdict(v)})"
+        parts = [f"{v['student']} {LABELS[v['method']]} minus static: {_signed(v)} pts ({v['n_pairs']} seed(s), {verdict(v)})"
                  for v in table["dynamic_vs_static"]]
         lines += ["", "Dynamic vs static, paired by seed: " + "; ".join(parts) + "."]
     return "\n".join(lines)
@@ -199,10 +201,11 @@ def main() -> None:
         sys.exit(f"error: --methods takes {', '.join(METHODS)}")
     if any(m != "ce" for m in methods) and not a.collect_only and len(a.teacher) < 1:
         sys.exit("error: KD rows need --teacher CKPT (the paper uses two)")
-    if a.readme is not None:
-        readme_text = a.readme.read_text() if a.readme.is_file() else ""
-        if README_BEGIN not in readme_text or README_END not in readme_text:
-            sys.exit(f"error: {a.readme} has no ablation table markers ({README_BEGIN} ... {README_END})")
+    if a.readme is not None:  # validate before any work
+        try:
+            splice_readme(a.readme.read_text() if a.readme.is_file() else "", "")
+        except ValueError as e:
+            sys.exit(f"error: {a.readme} has no ablation table markers: {e}")
     runs = a.out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     rows = []

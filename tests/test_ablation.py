@@ -128,3 +128,8 @@ def test_ablation_rewrites_only_the_marked_readme_block(tmp_path):
     p = subprocess.run(args + ["--readme", str(bad)], capture_output=True, text=True)
     assert p.returncode != 0 and "no ablation table markers" in p.stderr and "Traceback" not in p.stderr
     assert bad.read_text() == "no markers here\n"  # nothing lost
+    swapped = "<!-- /ablation table -->\n<!-- ablation table (from benchmarks/ablation/ablation.json) -->\n"
+    bad.write_text(swapped)  # markers out of order: refused before any work, not a traceback at the end
+    p = subprocess.run(args + ["--readme", str(bad)], capture_output=True, text=True)
+    assert p.returncode != 0 and "no ablation table markers" in p.stderr and "Traceback" not in p.stderr
+    assert bad.read_text() == swapped
