@@ -193,6 +193,9 @@ def main() -> None:
                     help="torch CPU threads per cell (2 cells at 1 thread each use 2 cores better than 1 at 2)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/ablation"))
     ap.add_argument("--collect-only", action="store_true", help="only re-render from the finished runs")
+    ap.add_argument("--ce-runs", type=Path, default=None,
+                    help="read the cross-entropy rows from this finished runs folder (another ablation's "
+                         "OUT/runs: CE cells use no teacher, so a teacher-pair ablation reuses them; never rerun)")
     ap.add_argument("--readme", type=Path, default=None,
                     help="also rewrite the short table between the ablation markers of this file (README.md)")
     a = ap.parse_args()
@@ -207,6 +210,12 @@ def main() -> None:
         except ValueError as e:
             sys.exit(f"error: {a.readme} has no ablation table markers: {e}")
     runs = a.out / "runs"
+    if a.ce_runs is not None and "ce" in methods:  # validate before any work: all CE records must exist
+        missing = [f"{st}-ce-s{sd}.json" for st in a.students.split(",")
+                   for sd in (a.seeds if st == "resnet8" else a.resnet16_seeds).split(",")
+                   if not (a.ce_runs / f"{st}-ce-s{sd}.json").is_file()]
+        if missing:
+            sys.exit(f"error: --ce-runs {a.ce_runs} lacks {', '.join(missing)}")
     runs.mkdir(parents=True, exist_ok=True)
     rows = []
     for student in a.students.split(","):
@@ -214,7 +223,7 @@ def main() -> None:
         for method in methods:
             recs, cmds = [], []
             for seed in seeds:
-                jp = runs / f"{student}-{method}-s{seed}.json"
+                jp = (a.ce_runs if method == "ce" and a.ce_runs else runs) / f"{student}-{method}-s{seed}.json"
                 cmd = command(student, method, seed, a, jp)
                 if not jp.is_file() and not a.collect_only:
                     print(f"[ablation] {shlex.join(cmd)}", flush=True)
@@ -244,7 +253,8 @@ def main() -> None:
         row.pop("records")
     table = {"schema": "eo-edge-ablation/1", "rows": rows, "dynamic_vs_static": verdicts,
              "schedule": {"epochs": a.epochs, "batch_size": a.batch_size, "lr": a.lr, "temperature": a.temperature,
-                          "img_size": 64, "teachers": [str(t) for t in a.teacher]}}
+                          "img_size": 64, "teachers": [str(t) for t in a.teacher],
+                          "ce_runs": str(a.ce_runs) if a.ce_runs else None}}
     (a.out / "ablation.json").write_text(json.dumps(table, indent=2) + "\n")
     rule = a.out / "rule_analysis.md"
     md = render(table, rule.read_text().strip() if rule.is_file() else None)

@@ -133,3 +133,29 @@ def test_ablation_rewrites_only_the_marked_readme_block(tmp_path):
     p = subprocess.run(args + ["--readme", str(bad)], capture_output=True, text=True)
     assert p.returncode != 0 and "no ablation table markers" in p.stderr and "Traceback" not in p.stderr
     assert bad.read_text() == swapped
+
+
+def test_ablation_reads_cross_entropy_rows_from_another_ablation(tmp_path):
+    """A teacher-pair ablation (--ce-runs) pairs its KD rows with the CE records of the main
+    ablation (CE uses no teacher) and refuses, before any work, a folder that lacks one."""
+    rec = json.loads((ROOT / "benchmarks" / "train_resnet8_eurosat64.json").read_text())
+    t = rec["test"]["top1"]
+    ce_runs, runs = tmp_path / "main" / "runs", tmp_path / "pair" / "runs"
+    ce_runs.mkdir(parents=True)
+    runs.mkdir(parents=True)
+    for seed, ce, kd in ((0, t, t + 0.4), (1, t - 1.0, t - 0.4)):
+        (ce_runs / f"resnet8-ce-s{seed}.json").write_text(json.dumps({**rec, "seed": seed, "test": {**rec["test"], "top1": ce}}))
+        (runs / f"resnet8-batch-s{seed}.json").write_text(json.dumps({**rec, "seed": seed, "test": {**rec["test"], "top1": kd}}))
+    args = [sys.executable, str(ROOT / "benchmarks" / "ablation.py"), "--collect-only", "--students", "resnet8",
+            "--methods", "ce,batch", "--out", str(tmp_path / "pair")]
+    p = subprocess.run(args + ["--seeds", "0,1", "--ce-runs", str(ce_runs)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    table = json.loads((tmp_path / "pair" / "ablation.json").read_text())
+    kd = [r for r in table["rows"] if r["method"] == "batch"][0]
+    assert abs(kd["vs_ce"]["mean"] - 0.5) < 1e-9 and kd["vs_ce"]["n_pairs"] == 2  # +0.4, +0.6
+    assert table["schedule"]["ce_runs"] == str(ce_runs)
+    assert not list(runs.glob("*-ce-*"))  # nothing copied or run in the pair folder
+    before = (tmp_path / "pair" / "ablation.json").read_text()
+    p = subprocess.run(args + ["--seeds", "0,1,2", "--ce-runs", str(ce_runs)], capture_output=True, text=True)
+    assert p.returncode != 0 and "lacks resnet8-ce-s2.json" in p.stderr and "Traceback" not in p.stderr
+    assert (tmp_path / "pair" / "ablation.json").read_text() == before  # refused up front, nothing rewritten
