@@ -110,3 +110,40 @@ def test_corrupt_and_missing_checkpoints(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
     p = run_cli("export", str(bad), "-o", str(tmp_path / "x.onnx"))
     assert_one_line_error(p, "cannot read checkpoint")
+
+
+def test_shipping_copy_in_float16_predicts_like_the_float32_checkpoint(prepared, tmp_path):
+    """ship_checkpoint (teachers in models/): float16 storage about halves the file, loads into
+    the float32 model, and keeps the shipped ResNet16 teacher's predictions on real test images;
+    a weight that overflows float16 and a non-eo-edge file are refused, nothing written."""
+    from conftest import ROOT
+    from eo_edge.data import split_indices
+    from eo_edge.evaluate import evaluate, torch_logit_fn
+    from eo_edge.models.checkpoint import load_checkpoint, ship_checkpoint
+
+    src = ROOT / "models" / "resnet16_eurosat64.pt"
+    r = ship_checkpoint(src, tmp_path / "t.pt")
+    assert r["weights_dtype"] == "float16" and 0 < r["max_abs_rounding"] < 1e-2
+    assert r["bytes"] < 0.6 * src.stat().st_size
+    obj = torch.load(tmp_path / "t.pt", weights_only=True)
+    assert obj["state_dict"]["fc.weight"].dtype == torch.float16 and set(obj) == {"format", "config", "state_dict", "meta"}
+    assert obj["state_dict"]["bn.num_batches_tracked"].dtype == torch.int64  # integer buffers untouched
+    m32, cfg, _ = load_checkpoint(src)
+    m16, cfg16, info = load_checkpoint(tmp_path / "t.pt")
+    assert cfg16 == cfg and info["meta"]["source_sha256"] == r["source_sha256"]
+    assert next(m16.parameters()).dtype == torch.float32
+    sub = prepared.subset(split_indices(prepared, "test")[::10])  # 405 real test images
+    reps = [evaluate(torch_logit_fn(m), sub, cfg.input_size, cfg.mean, cfg.std, cfg.class_names, progress=False)
+            for m in (m32, m16)]
+    assert abs(reps[0]["top1"] - reps[1]["top1"]) <= 0.5, (reps[0]["top1"], reps[1]["top1"])  # at most 2 of 405
+    assert reps[0]["top1"] > 90.0
+    big = tmp_path / "big.pt"
+    obj32 = torch.load(src, weights_only=True)
+    obj32["state_dict"]["fc.weight"][0, 0] = 1e6
+    torch.save(obj32, big)
+    with pytest.raises(EOEdgeError, match="overflows float16"):
+        ship_checkpoint(big, tmp_path / "out.pt")
+    torch.save(obj32["state_dict"], tmp_path / "bare.pt")  # a bare state_dict has no config to ship
+    with pytest.raises(EOEdgeError, match="not an eo-edge checkpoint"):
+        ship_checkpoint(tmp_path / "bare.pt", tmp_path / "out.pt")
+    assert not (tmp_path / "out.pt").exists()

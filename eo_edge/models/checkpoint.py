@@ -45,6 +45,58 @@ def save_checkpoint(path: str | os.PathLike, model, cfg: ModelConfig, meta: dict
     return Path(path)
 
 
+def ship_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, weights_dtype: str = "float16") -> dict[str, Any]:
+    """Write a shipping copy of an eo-edge checkpoint: config, weights and provenance only
+    (no optimizer or resume state), floating-point weights stored as ``weights_dtype``.
+
+    Used for teachers, whose only job is to produce logits for distillation: float16 storage
+    halves the file (EfficientViT-M2: 16.2 -> 8.1 MB) and :func:`load_checkpoint` loads it into
+    the float32 model unchanged (``load_state_dict`` casts). Integer buffers (BatchNorm's
+    ``num_batches_tracked``) are kept as they are. The copy's ``meta`` records
+    ``weights_dtype`` and the source file's sha256; measure the shipped file itself
+    (``eo-edge eval``), not the run it came from.
+
+    Args:
+        src: an eo-edge checkpoint (``eo-edge-ckpt/1``), e.g. a run's ``best.pt``.
+        dst: output ``.pt`` (written atomically; must not be ``src``).
+        weights_dtype: ``"float16"`` or ``"float32"``.
+
+    Returns:
+        ``{"path", "weights_dtype", "source_sha256", "bytes", "max_abs_rounding"}``;
+        ``max_abs_rounding`` is the largest absolute change of any weight (float32 units).
+
+    Raises:
+        EOEdgeError: not an eo-edge checkpoint, same path, unknown dtype, or a weight that
+            overflows float16 (|w| > 65504).
+    """
+    import torch
+
+    src, dst = Path(src), Path(dst)
+    if src.resolve() == dst.resolve():
+        raise EOEdgeError(f"ship_checkpoint: output {dst} is the input; write a new file")
+    dtypes = {"float16": torch.float16, "float32": torch.float32}
+    if weights_dtype not in dtypes:
+        raise EOEdgeError(f"weights dtype {weights_dtype!r}: expected one of {', '.join(dtypes)}")
+    obj = _torch_load(src)
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise EOEdgeError(f"{src} is not an eo-edge checkpoint ({FORMAT}); only those can be shipped")
+    sd, worst = {}, 0.0
+    for k, v in obj["state_dict"].items():
+        if v.is_floating_point():
+            w = v.to(dtypes[weights_dtype])
+            if not bool(torch.isfinite(w).all()):
+                raise EOEdgeError(f"{src.name}: weight {k} overflows {weights_dtype} (max |w| "
+                                  f"{float(v.abs().max()):.3g}); ship it as float32")
+            worst = max(worst, float((w.float() - v.float()).abs().max()) if v.numel() else 0.0)
+            v = w
+        sd[k] = v.clone()
+    meta = {**obj.get("meta", {}), "weights_dtype": weights_dtype, "source_sha256": sha256_file(src)}
+    with atomic_path(dst, suffix=".pt") as tmp:
+        torch.save({"format": FORMAT, "config": obj["config"], "state_dict": sd, "meta": meta}, tmp)
+    return {"path": str(dst), "weights_dtype": weights_dtype, "source_sha256": meta["source_sha256"],
+            "bytes": dst.stat().st_size, "max_abs_rounding": worst}
+
+
 def untrained_batchnorms(state_dict: dict[str, Any]) -> list[str]:
     """Names of BatchNorm layers whose running statistics were never updated.
 
