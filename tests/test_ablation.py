@@ -159,3 +159,29 @@ def test_ablation_reads_cross_entropy_rows_from_another_ablation(tmp_path):
     p = subprocess.run(args + ["--seeds", "0,1,2", "--ce-runs", str(ce_runs)], capture_output=True, text=True)
     assert p.returncode != 0 and "lacks resnet8-ce-s2.json" in p.stderr and "Traceback" not in p.stderr
     assert (tmp_path / "pair" / "ablation.json").read_text() == before  # refused up front, nothing rewritten
+
+
+def test_rule_analysis_threshold_sweep_moves_the_per_batch_branch():
+    """benchmarks/rule_analysis.py: with every batch-mean confidence at 0.5 the paper's 0.4 / 0.6
+    takes 'all_below_high' in every batch, 0.3 / 0.5 'all_confident' (a confidence at the
+    threshold counts as confident), 0.35 / 0.55 'all_below_high' again; per sample the branches
+    follow each image's confidence; the batch-mean spread is reported."""
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("rule_analysis", ROOT / "benchmarks" / "rule_analysis.py")
+    ra = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ra)
+    lg = np.zeros((2, 64, 8, 2), np.float32)  # 2 classes: equal logits give confidence exactly 0.5
+    rows = ra.threshold_sweep(lg, 1.0, [0.6, 0.5, 0.55], batch=16, n_batches=50)
+    assert [r["low"] for r in rows] == [0.4, 0.3, 0.35]
+    assert rows[0]["per_batch"]["branches"]["all_below_high"] == 1.0
+    assert rows[1]["per_batch"]["branches"]["all_confident"] == 1.0 and rows[1]["per_batch"]["kd_share_mean"] == 0.5
+    assert rows[2]["per_sample"]["branches"]["all_below_high"] == 1.0
+    # branch 2 at c = 0.5, high = 0.6: w = max(0.5 - 0.1, 0.1) = 0.4 per teacher, lambda 0.4
+    assert abs(rows[0]["per_batch"]["kd_share_mean"] - 0.4) < 1e-9
+    md = ra.render_sweep(rows, 1.0)
+    assert "| 0.30 / 0.50 | all_confident 100.0% (0.50) |" in md
+    q = ra.analyse(lg, [1.0], batch=16, n_batches=50)[0]["batch_confidence_p01_p50_p99"]
+    assert np.allclose(q, 0.5)
