@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -409,6 +410,28 @@ def _role(cfg) -> str:
     return display_role(cfg.arch, cfg.role)
 
 
+def model_label(stem: str, cfg) -> str:
+    """The model part of an artifact's name: the arch, plus what the file name adds to it.
+
+    ``resnet8_eurosat64`` -> ``resnet8``; ``resnet16_kd_eurosat64`` -> ``resnet16_kd`` (the
+    ``_<dataset><input px>`` tail is dropped; any lower-case word for the dataset where the file
+    does not record it); a stem that does not start with the arch (a user's
+    ``model.onnx``) gives the arch alone. Depends on the file only, so one file has one name in
+    every run, whatever else is benched beside it.
+
+    Args:
+        stem: the input file's name without its extensions (``resnet8_eurosat64`` for
+            ``resnet8_eurosat64.int8-minmax.onnx``).
+        cfg: its :class:`eo_edge.models.registry.ModelConfig`.
+    """
+    base = stem.split(".")[0]
+    if not base.startswith(cfg.arch + "_"):
+        return cfg.arch
+    rest = base[len(cfg.arch):]
+    dataset = re.escape(str(cfg.extra.get("dataset") or "")) or "[a-z]+"  # files of older exports lack it
+    return cfg.arch + re.sub(rf"_{dataset}{cfg.input_size}$", "", rest)
+
+
 def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, log: Callable[[str], None],
                       backend: str = "onnxruntime", home: Path | None = None) -> list[Artifact]:
     """Turn checkpoints / ONNX files into precision-carrying ONNX artifacts.
@@ -440,6 +463,7 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
         if p.is_dir():
             raise EOEdgeError(f"bench input {p} is a folder; give checkpoint, ONNX or engine files")
         engine = None
+        stem = p.name.split(".")[0]  # the name the user gave, before any export into the cache
         if p.suffix == ".engine":  # a built engine: measured as is; its source ONNX gives MACs and params
             if backend != "tensorrt":
                 raise EOEdgeError(f"{p.name} is a TensorRT engine: bench it with --backend tensorrt")
@@ -451,6 +475,7 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
                 raise EOEdgeError(f"{p.name}: its source ONNX {side.get('source_onnx')} (sha256 in the sidecar) must "
                                   "lie beside it; bench reads MACs and params from it")
             engine, p = p, src
+            stem = p.name.split(".")[0]
         if p.suffix in (".pt", ".pth", ".ckpt"):
             from .export import export
 
@@ -472,12 +497,13 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
         cfg = ModelConfig.from_dict(md["config"], p.name)
         fmt = format_of_metadata(md)
         key = (p.name.split(".")[0] if fmt.precision != "fp32" else p.stem, fmt.tag)
-        seen[key] = Artifact(f"{cfg.arch}-{fmt.tag}", p, cfg.arch, _role(cfg), fmt.precision, source=key[0],
+        label = model_label(stem, cfg)
+        seen[key] = Artifact(f"{label}-{fmt.tag}", p, cfg.arch, _role(cfg), fmt.precision, source=key[0],
                              engine=engine)
         if fmt.precision == "fp32":
-            fp32_sources.append((p, md))
+            fp32_sources.append((p, md, label))
     act = int8_activations(backend)
-    for p, md in fp32_sources:
+    for p, md, label in fp32_sources:
         cfg = ModelConfig.from_dict(md["config"], p.name)
         for prec in precisions:
             fmt = get_format(prec, act)
@@ -486,7 +512,7 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
             beside = artifact_path(p, fmt)  # what `eo-edge compile` wrote next to it, if made from this very file
             if beside.is_file() and read_metadata(beside).get("parent_sha256") == sha256_file(p):
                 log(f"using {beside.name} (compiled from {p.name})")
-                seen[(p.stem, fmt.tag)] = Artifact(f"{cfg.arch}-{fmt.tag}", beside, cfg.arch, _role(cfg), prec,
+                seen[(p.stem, fmt.tag)] = Artifact(f"{label}-{fmt.tag}", beside, cfg.arch, _role(cfg), prec,
                                                    source=p.stem)
                 continue
             out = artifact_path(cache / f"{p.stem}-{sha256_file(p)[:10]}.onnx", fmt)
@@ -501,24 +527,25 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
                     x = preprocess(calib[0], cfg.input_size, cfg.mean, cfg.std)
                     to_int8(p, out, x, method="minmax", image_hashes=calib[2], cache_dir=cache / "calib",
                             activations=act)
-            seen[(p.stem, fmt.tag)] = Artifact(f"{cfg.arch}-{fmt.tag}", out, cfg.arch, _role(cfg), prec, source=p.stem,
+            seen[(p.stem, fmt.tag)] = Artifact(f"{label}-{fmt.tag}", out, cfg.arch, _role(cfg), prec, source=p.stem,
                                                compiled_by="bench")
-    arts = []
+    arts, tags = [], {}
     for (_, tag), a in seen.items():
         fmt = format_by_tag(tag)
         if a.precision not in precisions:
             continue
         if fmt.runs_on(backend):
             arts.append(a)
+            tags[id(a)] = tag
         else:
             log(f"skipping {a.path.name}: {backend} cannot run {tag} ({fmt.description})")
-    # unique names (two inputs of the same arch and precision get the file stem appended)
+    # unique names (two inputs with the same label and precision are named by their source file)
     names: dict[str, int] = {}
     for a in arts:
         names[a.name] = names.get(a.name, 0) + 1
     for a in arts:
         if names[a.name] > 1:  # e.g. two ResNet8 checkpoints: name them by their source file
-            a.name = f"{a.source}-{a.name.split('-', 1)[1]}"
+            a.name = f"{a.source}-{tags[id(a)]}"
     order = {"student": 0, "teacher": 1, "baseline": 2}
     return sorted(arts, key=lambda a: (order.get(a.role, 3), a.model, PRECISIONS.index(a.precision)))
 

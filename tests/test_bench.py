@@ -163,3 +163,27 @@ def test_bench_uses_artifacts_compiled_beside_the_fp32_file(tmp_path):
     assert "using r8.fp16.onnx (compiled from r8.onnx)" in " ".join(p.stderr.split())
     run = json.loads((tmp_path / "b" / "bench.json").read_text())
     assert {a["precision"]: a["path"] for a in run["artifacts"]}["fp16"] == str(tmp_path / "r8.fp16.onnx")
+
+
+def test_artifact_names_come_from_the_file_alone(tmp_path):
+    """A distilled file keeps its qualifier in every run (resnet16_kd_eurosat64.onnx is
+    'resnet16_kd-fp32', not 'resnet16-fp32' just because no other ResNet16 is benched beside it),
+    and a plain one keeps the short arch name; INT8 files found beside their parent share it."""
+    from pathlib import Path
+
+    from eo_edge.bench import model_label, prepare_artifacts
+    from eo_edge.models.registry import ModelConfig
+
+    models = Path(__file__).resolve().parents[1] / "models"
+
+    def names(files, precisions):
+        arts = prepare_artifacts([models / f for f in files], precisions, tmp_path, log=lambda m: None)
+        return sorted(a.name for a in arts)
+
+    assert names(["resnet16_kd_eurosat64.onnx"], ["fp32"]) == ["resnet16_kd-fp32"]
+    assert names(["resnet8_eurosat64.onnx", "resnet8_kd_eurosat64.onnx", "resnet16_kd_eurosat64.onnx"],
+                 ["fp32", "int8"]) == ["resnet16_kd-fp32", "resnet16_kd-int8-u8", "resnet8-fp32", "resnet8-int8-u8",
+                                       "resnet8_kd-fp32", "resnet8_kd-int8-u8"]
+    cfg = ModelConfig(arch="resnet8", input_size=96, extra={"dataset": "ms"})
+    assert [model_label(s, cfg) for s in ("resnet8_ms96", "resnet8_kd_ms96.int8-minmax", "mine", "resnet8")] == \
+        ["resnet8", "resnet8_kd", "resnet8", "resnet8"]
