@@ -547,7 +547,8 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
         if names[a.name] > 1:  # e.g. two ResNet8 checkpoints: name them by their source file
             a.name = f"{a.source}-{tags[id(a)]}"
     order = {"student": 0, "teacher": 1, "baseline": 2}
-    return sorted(arts, key=lambda a: (order.get(a.role, 3), a.model, PRECISIONS.index(a.precision)))
+    return sorted(arts, key=lambda a: (order.get(a.role, 3), a.model, a.name[: -len(tags[id(a)]) - 1],
+                                       PRECISIONS.index(a.precision)))
 
 
 def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *, command: str = "",
