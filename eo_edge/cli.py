@@ -163,7 +163,7 @@ WdOpt = Annotated[float, typer.Option("--weight-decay", metavar="FLOAT", help="A
 SeedOpt = Annotated[int, typer.Option("--seed", metavar="N", help="Seed of initialisation, batch order and augmentation.")]
 DeviceOpt = Annotated[str, typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N.")]
 ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", metavar="N", help="CPU threads for torch (default: torch's own).")]
-OutOpt = Annotated[Optional[Path], typer.Option("--out", metavar="DIR", help="Run folder (default: in HOME/runs/, ARCH-PXpx-sSEED for train, kd-STUDENT-RULE-sSEED for distill; RULE = --weighting).")]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", metavar="DIR", help="Run folder (default: in HOME/runs/, ARCH-PXpx-sSEED for train, kd-STUDENT-RULE-sSEED for distill; RULE = --weighting, plus -lLOW-hHIGH for other thresholds).")]
 ResumeOpt = Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from OUT/last.pt when present (a finished run is not trained again); --no-resume starts over.")]
 LimitOpt = Annotated[Optional[int], typer.Option("--limit-train", metavar="N", help="Use only N training images (smoke tests).")]
 
@@ -226,6 +226,8 @@ def distill(
     teacher: Annotated[List[Path], typer.Option("--teacher", metavar="FILE", help="Teacher checkpoint (.pt); repeat for several (the paper: EfficientViT-M2 and MobileViTV2).")] = ...,
     weighting: Annotated[str, typer.Option("--weighting", metavar="RULE", help="batch (the paper's per-batch confidence rule), sample (per image) or static (0.5/0.5).")] = "batch",
     temperature: Annotated[float, typer.Option("--temperature", metavar="T", help="Softmax temperature T of the KD terms.")] = 5.0,
+    low: Annotated[float, typer.Option("--low", metavar="P", help="Confidence below which a teacher is ignored when all are (the paper: 0.4); batch and sample weighting only.")] = 0.4,
+    high: Annotated[float, typer.Option("--high", metavar="P", help="Confidence from which a teacher counts as confident (the paper: 0.6); batch and sample weighting only.")] = 0.6,
     data: DataOpt = None, img_size: ImgSizeOpt = 64, epochs: EpochsOpt = 15, batch_size: BatchOpt = 128,
     lr: LrOpt = 3e-3, weight_decay: WdOpt = 0.05, seed: SeedOpt = 0, device: DeviceOpt = "auto",
     threads: ThreadsOpt = None, out_dir: OutOpt = None, resume: ResumeOpt = True, limit_train: LimitOpt = None,
@@ -234,6 +236,8 @@ def distill(
     """Distil frozen teachers into a student with confidence-based dynamic weighting (Le et al., arXiv 2411.00209).
 
     The teachers' logits on all 8 flip/rotation views of every training image are computed once per teacher and cached (exact: augmentation is that finite group), so an epoch costs about one student epoch. One line per epoch goes to stderr unless -q: train loss, val top-1, learning rate, elapsed seconds, the teachers' mean confidences, the weights used and the branches of the rule taken.
+
+    --low and --high set the rule's thresholds; which values make it switch at all for a pair of teachers is in benchmarks/ablation/rule_analysis.md (at T = 5, per batch, only thresholds inside a narrow band of the batch-mean confidence).
 
     Example:
     eo-edge distill --student resnet8 --epochs 30 \\
@@ -256,8 +260,10 @@ def distill(
         load_checkpoint(t)
     opts = _train_options(arch=student, img_size=img_size, epochs=epochs, batch_size=batch_size, lr=lr,
                           weight_decay=weight_decay, seed=seed, device=device, threads=threads, limit_train=limit_train,
-                          teachers=[str(t) for t in teacher], weighting=weighting, temperature=temperature)
-    run_dir = out_dir or home_dir(home) / "runs" / f"kd-{student}-{weighting}-s{seed}"
+                          teachers=[str(t) for t in teacher], weighting=weighting, temperature=temperature,
+                          low=low, high=high)
+    rule = weighting if (low, high) == (0.4, 0.6) else f"{weighting}-l{low:g}-h{high:g}"
+    run_dir = out_dir or home_dir(home) / "runs" / f"kd-{student}-{rule}-s{seed}"
     if resume:
         check_resume(run_dir, opts)  # before the teacher-logit cache (minutes), not after it
     ds = _data(data, home, quiet)

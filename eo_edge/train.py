@@ -50,13 +50,15 @@ class TrainOptions:
     teachers: list[str] = field(default_factory=list)
     weighting: str = "batch"
     temperature: float = 5.0
+    low: float = 0.4  # the confidence rule's thresholds (eo_edge.distill; the paper: 0.4 / 0.6)
+    high: float = 0.6
 
 
 #: Options that shape a run's result: a resume must use the same values (threads and device may differ).
 RESUME_KEYS = ("img_size", "epochs", "batch_size", "lr", "weight_decay", "warmup_epochs", "label_smoothing", "seed",
-               "limit_train", "teachers", "weighting", "temperature")
+               "limit_train", "teachers", "weighting", "temperature", "low", "high")
 
-_FLOAT_KEYS = ("lr", "weight_decay", "warmup_epochs", "label_smoothing", "temperature")
+_FLOAT_KEYS = ("lr", "weight_decay", "warmup_epochs", "label_smoothing", "temperature", "low", "high")
 
 
 def check_resume_options(saved: dict, opts: TrainOptions, last: Path) -> None:
@@ -127,6 +129,8 @@ def check_options(opts: TrainOptions) -> None:
         raise EOEdgeError(f"--threads must be at least 1, got {opts.threads}")
     if opts.limit_train is not None and opts.limit_train < 1:
         raise EOEdgeError(f"--limit-train must be at least 1, got {opts.limit_train}")
+    if not (math.isfinite(opts.low) and math.isfinite(opts.high) and 0.0 <= opts.low <= opts.high <= 1.0):
+        raise EOEdgeError(f"need 0 <= --low <= --high <= 1, got --low {opts.low} --high {opts.high}")
     if not (opts.device in ("auto", "cpu", "cuda") or opts.device.startswith("cuda:") and opts.device[5:].isdigit()):
         raise EOEdgeError(f"unknown --device {opts.device!r}; choose auto, cpu, cuda or cuda:N")
 
@@ -298,7 +302,7 @@ def train(opts: TrainOptions, data: PreparedData, out_dir: Path, *, resume: bool
     if opts.teachers:
         from .distill import DualTeacherKDLoss
 
-        kd = DualTeacherKDLoss(temperature=opts.temperature, weighting=opts.weighting)
+        kd = DualTeacherKDLoss(temperature=opts.temperature, weighting=opts.weighting, low=opts.low, high=opts.high)
 
     start_epoch, best, best_epoch, history, elapsed0 = 0, -1.0, -1, [], 0.0
     last = out_dir / "last.pt"

@@ -205,3 +205,22 @@ def test_resume_with_other_options_is_refused_before_any_work(tiny_cache, tmp_pa
     assert (run / "last.pt").read_bytes() == before
     same = run_cli(*base, "--epochs", "1", "--threads", "2", env=env)  # threads do not shape the result
     assert same.returncode == 0 and "already finished all 1 epochs" in same.stderr, same.stderr
+
+
+def test_distill_thresholds_shape_the_rule_and_the_run(tiny_cache, tmp_path):
+    """--low/--high reach the rule: with both at 0 every teacher counts as confident, so every
+    batch takes 'all_confident' (0.5 / 0.5); they are result-shaping, so a resume with another
+    --high is refused; bad thresholds are one line before any work."""
+    from conftest import ROOT
+
+    env = {"EO_EDGE_HOME": str(tmp_path / "home")}
+    base = ("distill", "--student", "resnet8", "--teacher", str(ROOT / "models" / "resnet8_eurosat64.pt"),
+            "--teacher", str(ROOT / "models" / "resnet16_eurosat64.pt"), "--data", str(tiny_cache),
+            "--epochs", "1", "--batch-size", "16", "--threads", "1", "--out", str(tmp_path / "kd"), "-q")
+    p = run_cli(*base, "--low", "0", "--high", "0", env=env)
+    assert p.returncode == 0, p.stderr
+    h = json.loads((tmp_path / "kd" / "history.json").read_text())[0]
+    assert h["rule_branch_fraction"]["all_confident"] == 1.0 and h["teacher_weight"] == [0.5, 0.5]
+    assert_one_line_error(run_cli(*base, "--low", "0", "--high", "0.5", env=env), "--high 0.0 (now 0.5)")
+    assert_one_line_error(run_cli(*base, "--low", "0.7", "--high", "0.6", "--no-resume", env=env),
+                          "need 0 <= --low <= --high <= 1")
