@@ -42,11 +42,20 @@ def command(student: str, method: str, seed: int, a: argparse.Namespace, json_pa
     if method == "ce":
         return ["eo-edge", "train", "--arch", student, *common, *run_dir]
     teachers = [x for t in a.teacher for x in ("--teacher", str(t))]
+    rule = [] if method == "static" or (a.low, a.high) == (0.4, 0.6) else ["--low", str(a.low), "--high", str(a.high)]
     return ["eo-edge", "distill", "--student", student, *teachers, "--weighting", method,
-            "--temperature", str(a.temperature), *common, *run_dir]
+            "--temperature", str(a.temperature), *rule, *common, *run_dir]
 
 
 KEYS = ("top1", "macro_precision", "macro_recall", "macro_f1")
+
+
+def label(method: str, schedule: dict) -> str:
+    """A row's loss name; dynamic rows name their thresholds when they are not the paper's 0.4 / 0.6."""
+    low, high = schedule.get("low", 0.4), schedule.get("high", 0.6)
+    if method in ("batch", "sample") and (low, high) != (0.4, 0.6):
+        return f"dynamic, per {method} (thresholds {low:g} / {high:g})"
+    return LABELS[method]
 
 
 def summarize(records: list[dict]) -> dict:
@@ -99,7 +108,9 @@ def render(table: dict, rule_md: str | None = None) -> str:
     rule analysis of benchmarks/rule_analysis.py) when given."""
     s = table["schedule"]
     lines = [f"# Distillation ablation ({s['epochs']} epochs, batch {s['batch_size']}, AdamW lr {s['lr']}, "
-             f"64 px, T = {s['temperature']}; test split, 4,050 images)", "",
+             f"64 px, T = {s['temperature']}"
+             + ("" if (s.get("low", 0.4), s.get("high", 0.6)) == (0.4, 0.6) else f", rule thresholds {s['low']:g} / {s['high']:g}")
+             + "; test split, 4,050 images)", "",
              "| student | loss | seeds | top-1 % | macro precision % | macro recall % | macro F1 % "
              "| top-1 vs CE, pts (± SE) | rule branches (mean over epochs) |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
@@ -111,7 +122,7 @@ def render(table: dict, rule_md: str | None = None) -> str:
         brs = "" if not br else ", ".join(f"{k} {v:.0%}" for k, v in br.items() if v)
         if row["method"] == "static":
             brs = "not used (fixed 0.5 / 0.5)"
-        lines.append(f"| {row['student']} | {LABELS[row['method']]} | {r['n_seeds']} | {_mean_std(r['top1'])} | "
+        lines.append(f"| {row['student']} | {label(row['method'], s)} | {r['n_seeds']} | {_mean_std(r['top1'])} | "
                      f"{_mean_std(r['macro_precision'])} | {_mean_std(r['macro_recall'])} | {_mean_std(r['macro_f1'])} | "
                      f"{vs} | {brs} |")
     lines += ["", "± is the sample standard deviation over seeds; 'vs CE' is the seed-paired difference of test "
@@ -125,7 +136,7 @@ def render(table: dict, rule_md: str | None = None) -> str:
                   "For scale: one run's test top-1 near 94 % on 4,050 images has a binomial standard error of "
                   "about 0.37 pts.", ""]
         for v in table["dynamic_vs_static"]:
-            lines.append(f"- {v['student']}, {LABELS[v['method']]}: {_signed(v)} pts over {v['n_pairs']} seed(s): "
+            lines.append(f"- {v['student']}, {label(v['method'], s)}: {_signed(v)} pts over {v['n_pairs']} seed(s): "
                          f"{verdict(v)}")
         lines.append("")
     if rule_md:
@@ -154,10 +165,10 @@ def render_readme(table: dict) -> str:
              "| --- | --- | --- | ---: | ---: | ---: |"]
     for row in table["rows"]:
         r = row["summary"]
-        lines.append(f"| {row['student']} | {LABELS[row['method']]} | {', '.join(map(str, r['seeds']))} | "
+        lines.append(f"| {row['student']} | {label(row['method'], table['schedule'])} | {', '.join(map(str, r['seeds']))} | "
                      f"{_mean_std(r['top1'])} | {_mean_std(r['macro_f1'])} | {_signed(row.get('vs_ce'))} |")
     if table.get("dynamic_vs_static"):
-        parts = [f"{v['student']} {LABELS[v['method']]} minus static: {_signed(v)} pts ({v['n_pairs']} seed(s), {verdict(v)})"
+        parts = [f"{v['student']} {label(v['method'], table['schedule'])} minus static: {_signed(v)} pts ({v['n_pairs']} seed(s), {verdict(v)})"
                  for v in table["dynamic_vs_static"]]
         lines += ["", "Dynamic vs static, paired by seed: " + "; ".join(parts) + "."]
     return "\n".join(lines)
@@ -196,6 +207,11 @@ def main() -> None:
     ap.add_argument("--ce-runs", type=Path, default=None,
                     help="read the cross-entropy rows from this finished runs folder (another ablation's "
                          "OUT/runs: CE cells use no teacher, so a teacher-pair ablation reuses them; never rerun)")
+    ap.add_argument("--static-runs", type=Path, default=None,
+                    help="read the static-KD rows from this finished runs folder (static KD uses no thresholds, so "
+                         "a thresholds ablation with the same teachers reuses them; never rerun)")
+    ap.add_argument("--low", type=float, default=0.4, help="the rule's low threshold in the dynamic rows (the paper: 0.4)")
+    ap.add_argument("--high", type=float, default=0.6, help="the rule's high threshold in the dynamic rows (the paper: 0.6)")
     ap.add_argument("--readme", type=Path, default=None,
                     help="also rewrite the short table between the ablation markers of this file (README.md)")
     a = ap.parse_args()
@@ -210,12 +226,13 @@ def main() -> None:
         except ValueError as e:
             sys.exit(f"error: {a.readme} has no ablation table markers: {e}")
     runs = a.out / "runs"
-    if a.ce_runs is not None and "ce" in methods:  # validate before any work: all CE records must exist
-        missing = [f"{st}-ce-s{sd}.json" for st in a.students.split(",")
+    reuse = {m: d for m, d in (("ce", a.ce_runs), ("static", a.static_runs)) if d is not None and m in methods}
+    for m, d in reuse.items():  # validate before any work: every reused record must exist
+        missing = [f"{st}-{m}-s{sd}.json" for st in a.students.split(",")
                    for sd in (a.seeds if st == "resnet8" else a.resnet16_seeds).split(",")
-                   if not (a.ce_runs / f"{st}-ce-s{sd}.json").is_file()]
+                   if not (d / f"{st}-{m}-s{sd}.json").is_file()]
         if missing:
-            sys.exit(f"error: --ce-runs {a.ce_runs} lacks {', '.join(missing)}")
+            sys.exit(f"error: --{m}-runs {d} lacks {', '.join(missing)}")
     runs.mkdir(parents=True, exist_ok=True)
     rows = []
     for student in a.students.split(","):
@@ -223,7 +240,7 @@ def main() -> None:
         for method in methods:
             recs, cmds = [], []
             for seed in seeds:
-                jp = (a.ce_runs if method == "ce" and a.ce_runs else runs) / f"{student}-{method}-s{seed}.json"
+                jp = reuse.get(method, runs) / f"{student}-{method}-s{seed}.json"
                 cmd = command(student, method, seed, a, jp)
                 if not jp.is_file() and not a.collect_only:
                     print(f"[ablation] {shlex.join(cmd)}", flush=True)
@@ -235,7 +252,7 @@ def main() -> None:
                 row = {"student": student, "method": method, "summary": summarize(recs), "commands": cmds,
                        "records": recs}
                 if method != "ce":
-                    bf = [b for s in seeds if (b := branch_fractions(runs / f"{student}-{method}-s{s}"))]
+                    bf = [b for s in seeds if (b := branch_fractions(reuse.get(method, runs) / f"{student}-{method}-s{s}"))]
                     row["branches"] = {k: statistics.fmean(b[k] for b in bf) for k in bf[0]} if bf else None
                 rows.append(row)
     for row in rows:  # paired against the same student's cross-entropy row
@@ -254,7 +271,8 @@ def main() -> None:
     table = {"schema": "eo-edge-ablation/1", "rows": rows, "dynamic_vs_static": verdicts,
              "schedule": {"epochs": a.epochs, "batch_size": a.batch_size, "lr": a.lr, "temperature": a.temperature,
                           "img_size": 64, "teachers": [str(t) for t in a.teacher],
-                          "ce_runs": str(a.ce_runs) if a.ce_runs else None}}
+                          "ce_runs": str(a.ce_runs) if a.ce_runs else None,
+                          "static_runs": str(a.static_runs) if a.static_runs else None, "low": a.low, "high": a.high}}
     (a.out / "ablation.json").write_text(json.dumps(table, indent=2) + "\n")
     rule = a.out / "rule_analysis.md"
     md = render(table, rule.read_text().strip() if rule.is_file() else None)
