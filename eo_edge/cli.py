@@ -262,7 +262,9 @@ def distill(
                           weight_decay=weight_decay, seed=seed, device=device, threads=threads, limit_train=limit_train,
                           teachers=[str(t) for t in teacher], weighting=weighting, temperature=temperature,
                           low=low, high=high)
-    rule = weighting if (low, high) == (0.4, 0.6) else f"{weighting}-l{low:g}-h{high:g}"
+    from .distill import PAPER_HIGH, PAPER_LOW
+
+    rule = weighting if (low, high) == (PAPER_LOW, PAPER_HIGH) else f"{weighting}-l{low:g}-h{high:g}"
     run_dir = out_dir or home_dir(home) / "runs" / f"kd-{student}-{rule}-s{seed}"
     if resume:
         check_resume(run_dir, opts)  # before the teacher-logit cache (minutes), not after it

@@ -64,7 +64,11 @@ import torch.nn.functional as F
 
 from .errors import EOEdgeError
 
-__all__ = ["BRANCHES", "DualTeacherKDLoss", "WEIGHTINGS", "rule_branches", "dynamic_weights", "teacher_confidence", "teacher_weights"]
+__all__ = ["BRANCHES", "DualTeacherKDLoss", "PAPER_FLOOR", "PAPER_HIGH", "PAPER_LOW", "WEIGHTINGS", "rule_branches", "dynamic_weights", "teacher_confidence", "teacher_weights"]
+
+#: The rule's thresholds and floor as the notebook hard-codes them (module docstring); the defaults
+#: of every function here and of ``eo-edge distill --low/--high``.
+PAPER_LOW, PAPER_HIGH, PAPER_FLOOR = 0.4, 0.6, 0.1
 
 #: Accepted values of ``DualTeacherKDLoss(weighting=...)``.
 WEIGHTINGS = ("batch", "sample", "static")
@@ -74,8 +78,8 @@ WEIGHTINGS = ("batch", "sample", "static")
 _UNCONFIDENT_FRACTION = 0.6
 
 
-def dynamic_weights(c1: float, c2: float, low: float = 0.4, high: float = 0.6,
-                    floor: float = 0.1) -> tuple[float, float]:
+def dynamic_weights(c1: float, c2: float, low: float = PAPER_LOW, high: float = PAPER_HIGH,
+                    floor: float = PAPER_FLOOR) -> tuple[float, float]:
     """The paper's confidence-based teacher weights ``(a, b)`` for two teachers.
 
     Literal transcription of the notebook's ``DistillationLoss.forward`` (all comparisons
@@ -133,7 +137,7 @@ def _rule_weights(conf: torch.Tensor, low: float, high: float, floor: float) -> 
 BRANCHES = ("all_below_low", "all_below_high", "some_confident", "all_confident")
 
 
-def rule_branches(conf: torch.Tensor, low: float = 0.4, high: float = 0.6) -> torch.Tensor:
+def rule_branches(conf: torch.Tensor, low: float = PAPER_LOW, high: float = PAPER_HIGH) -> torch.Tensor:
     """Which branch of the rule each row of confidences takes.
 
     Args:
@@ -150,8 +154,8 @@ def rule_branches(conf: torch.Tensor, low: float = 0.4, high: float = 0.6) -> to
     return torch.where((conf < low).all(dim=-1), torch.zeros_like(b), b)
 
 
-def teacher_weights(confidences: Sequence[float], low: float = 0.4, high: float = 0.6,
-                    floor: float = 0.1) -> tuple[float, ...]:
+def teacher_weights(confidences: Sequence[float], low: float = PAPER_LOW, high: float = PAPER_HIGH,
+                    floor: float = PAPER_FLOOR) -> tuple[float, ...]:
     """Generalized confidence rule for ``K >= 1`` teachers; one weight per teacher.
 
     With ``n_u`` the number of teachers whose confidence is ``< high`` (strict, as in the
@@ -269,8 +273,8 @@ class DualTeacherKDLoss(nn.Module):
     ``ResNet-GLUSE_with_KD.ipynb``, class ``DistillationLoss`` (CC0).
     """
 
-    def __init__(self, temperature: float = 5.0, weighting: str = "batch", low: float = 0.4,
-                 high: float = 0.6, floor: float = 0.1):
+    def __init__(self, temperature: float = 5.0, weighting: str = "batch", low: float = PAPER_LOW,
+                 high: float = PAPER_HIGH, floor: float = PAPER_FLOOR):
         super().__init__()
         if weighting not in WEIGHTINGS:
             raise EOEdgeError(f"unknown weighting {weighting!r}; choose one of: {', '.join(WEIGHTINGS)}")

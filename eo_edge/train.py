@@ -50,8 +50,8 @@ class TrainOptions:
     teachers: list[str] = field(default_factory=list)
     weighting: str = "batch"
     temperature: float = 5.0
-    low: float = 0.4  # the confidence rule's thresholds (eo_edge.distill; the paper: 0.4 / 0.6)
-    high: float = 0.6
+    low: float = 0.4  # the confidence rule's thresholds, eo_edge.distill.PAPER_LOW / PAPER_HIGH (literals: that
+    high: float = 0.6  # module imports torch, this one lazily; tests/test_train.py checks that they agree)
 
 
 #: Options that shape a run's result: a resume must use the same values (threads and device may differ).

@@ -224,3 +224,17 @@ def test_distill_thresholds_shape_the_rule_and_the_run(tiny_cache, tmp_path):
     assert_one_line_error(run_cli(*base, "--low", "0", "--high", "0.5", env=env), "--high 0.0 (now 0.5)")
     assert_one_line_error(run_cli(*base, "--low", "0.7", "--high", "0.6", "--no-resume", env=env),
                           "need 0 <= --low <= --high <= 1")
+
+
+def test_threshold_defaults_are_the_papers():
+    """TrainOptions and `eo-edge distill --low/--high` default to eo_edge.distill's PAPER_LOW /
+    PAPER_HIGH (kept as literals where torch is not imported)."""
+    import inspect
+
+    from eo_edge.cli import distill
+    from eo_edge.distill import PAPER_HIGH, PAPER_LOW
+    from eo_edge.train import TrainOptions
+
+    assert (TrainOptions().low, TrainOptions().high) == (PAPER_LOW, PAPER_HIGH)
+    params = inspect.signature(distill).parameters
+    assert (params["low"].default, params["high"].default) == (PAPER_LOW, PAPER_HIGH)
