@@ -42,7 +42,7 @@ def command(student: str, method: str, seed: int, a: argparse.Namespace, json_pa
     if method == "ce":
         return ["eo-edge", "train", "--arch", student, *common, *run_dir]
     teachers = [x for t in a.teacher for x in ("--teacher", str(t))]
-    rule = [] if method == "static" or (a.low, a.high) == (0.4, 0.6) else ["--low", str(a.low), "--high", str(a.high)]
+    rule = [] if method == "static" or a.low is None else ["--low", str(a.low), "--high", str(a.high)]
     return ["eo-edge", "distill", "--student", student, *teachers, "--weighting", method,
             "--temperature", str(a.temperature), *rule, *common, *run_dir]
 
@@ -50,11 +50,15 @@ def command(student: str, method: str, seed: int, a: argparse.Namespace, json_pa
 KEYS = ("top1", "macro_precision", "macro_recall", "macro_f1")
 
 
+def _thresholds(schedule: dict) -> str:
+    """``"0.25 / 0.45"`` when the ablation set the rule's thresholds, ``""`` for the paper's (distill's defaults)."""
+    return f"{schedule['low']:g} / {schedule['high']:g}" if schedule.get("low") is not None else ""
+
+
 def label(method: str, schedule: dict) -> str:
-    """A row's loss name; dynamic rows name their thresholds when they are not the paper's 0.4 / 0.6."""
-    low, high = schedule.get("low", 0.4), schedule.get("high", 0.6)
-    if method in ("batch", "sample") and (low, high) != (0.4, 0.6):
-        return f"dynamic, per {method} (thresholds {low:g} / {high:g})"
+    """A row's loss name; dynamic rows name their thresholds when the ablation set them."""
+    if method in ("batch", "sample") and _thresholds(schedule):
+        return f"dynamic, per {method} (thresholds {_thresholds(schedule)})"
     return LABELS[method]
 
 
@@ -109,7 +113,7 @@ def render(table: dict, rule_md: str | None = None) -> str:
     s = table["schedule"]
     lines = [f"# Distillation ablation ({s['epochs']} epochs, batch {s['batch_size']}, AdamW lr {s['lr']}, "
              f"64 px, T = {s['temperature']}"
-             + ("" if (s.get("low", 0.4), s.get("high", 0.6)) == (0.4, 0.6) else f", rule thresholds {s['low']:g} / {s['high']:g}")
+             + (f", rule thresholds {_thresholds(s)}" if _thresholds(s) else "")
              + "; test split, 4,050 images)", "",
              "| student | loss | seeds | top-1 % | macro precision % | macro recall % | macro F1 % "
              "| top-1 vs CE, pts (± SE) | rule branches (mean over epochs) |",
@@ -210,11 +214,15 @@ def main() -> None:
     ap.add_argument("--static-runs", type=Path, default=None,
                     help="read the static-KD rows from this finished runs folder (static KD uses no thresholds, so "
                          "a thresholds ablation with the same teachers reuses them; never rerun)")
-    ap.add_argument("--low", type=float, default=0.4, help="the rule's low threshold in the dynamic rows (the paper: 0.4)")
-    ap.add_argument("--high", type=float, default=0.6, help="the rule's high threshold in the dynamic rows (the paper: 0.6)")
+    ap.add_argument("--low", type=float, default=None,
+                    help="the rule's low threshold in the dynamic rows, with --high (default: distill's, the paper's 0.4)")
+    ap.add_argument("--high", type=float, default=None,
+                    help="the rule's high threshold in the dynamic rows, with --low (default: distill's, the paper's 0.6)")
     ap.add_argument("--readme", type=Path, default=None,
                     help="also rewrite the short table between the ablation markers of this file (README.md)")
     a = ap.parse_args()
+    if (a.low is None) != (a.high is None):
+        sys.exit("error: give --low and --high together")
     methods = [m for m in a.methods.split(",") if m]
     if any(m not in METHODS for m in methods):
         sys.exit(f"error: --methods takes {', '.join(METHODS)}")
