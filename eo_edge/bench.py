@@ -84,6 +84,7 @@ class Artifact:
     model: str
     role: str
     precision: str
+    tag: str = ""  # the format tag that ends the name (eo_edge.formats: fp32, int8-u8, ...)
     source: str = ""
     runner: Any = None
     cfg: Any = None
@@ -463,7 +464,6 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
         if p.is_dir():
             raise EOEdgeError(f"bench input {p} is a folder; give checkpoint, ONNX or engine files")
         engine = None
-        stem = p.name.split(".")[0]  # the name the user gave, before any export into the cache
         if p.suffix == ".engine":  # a built engine: measured as is; its source ONNX gives MACs and params
             if backend != "tensorrt":
                 raise EOEdgeError(f"{p.name} is a TensorRT engine: bench it with --backend tensorrt")
@@ -475,7 +475,7 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
                 raise EOEdgeError(f"{p.name}: its source ONNX {side.get('source_onnx')} (sha256 in the sidecar) must "
                                   "lie beside it; bench reads MACs and params from it")
             engine, p = p, src
-            stem = p.name.split(".")[0]
+        stem = p.name.split(".")[0]  # the file's own name, before a checkpoint is exported into the cache
         if p.suffix in (".pt", ".pth", ".ckpt"):
             from .export import export
 
@@ -498,7 +498,7 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
         fmt = format_of_metadata(md)
         key = (p.name.split(".")[0] if fmt.precision != "fp32" else p.stem, fmt.tag)
         label = model_label(stem, cfg)
-        seen[key] = Artifact(f"{label}-{fmt.tag}", p, cfg.arch, _role(cfg), fmt.precision, source=key[0],
+        seen[key] = Artifact(f"{label}-{fmt.tag}", p, cfg.arch, _role(cfg), fmt.precision, fmt.tag, source=key[0],
                              engine=engine)
         if fmt.precision == "fp32":
             fp32_sources.append((p, md, label))
@@ -512,7 +512,7 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
             beside = artifact_path(p, fmt)  # what `eo-edge compile` wrote next to it, if made from this very file
             if beside.is_file() and read_metadata(beside).get("parent_sha256") == sha256_file(p):
                 log(f"using {beside.name} (compiled from {p.name})")
-                seen[(p.stem, fmt.tag)] = Artifact(f"{label}-{fmt.tag}", beside, cfg.arch, _role(cfg), prec,
+                seen[(p.stem, fmt.tag)] = Artifact(f"{label}-{fmt.tag}", beside, cfg.arch, _role(cfg), prec, fmt.tag,
                                                    source=p.stem)
                 continue
             out = artifact_path(cache / f"{p.stem}-{sha256_file(p)[:10]}.onnx", fmt)
@@ -527,27 +527,26 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
                     x = preprocess(calib[0], cfg.input_size, cfg.mean, cfg.std)
                     to_int8(p, out, x, method="minmax", image_hashes=calib[2], cache_dir=cache / "calib",
                             activations=act)
-            seen[(p.stem, fmt.tag)] = Artifact(f"{label}-{fmt.tag}", out, cfg.arch, _role(cfg), prec, source=p.stem,
-                                               compiled_by="bench")
-    arts, tags = [], {}
-    for (_, tag), a in seen.items():
-        fmt = format_by_tag(tag)
+            seen[(p.stem, fmt.tag)] = Artifact(f"{label}-{fmt.tag}", out, cfg.arch, _role(cfg), prec, fmt.tag,
+                                               source=p.stem, compiled_by="bench")
+    arts = []
+    for a in seen.values():
+        fmt = format_by_tag(a.tag)
         if a.precision not in precisions:
             continue
         if fmt.runs_on(backend):
             arts.append(a)
-            tags[id(a)] = tag
         else:
-            log(f"skipping {a.path.name}: {backend} cannot run {tag} ({fmt.description})")
+            log(f"skipping {a.path.name}: {backend} cannot run {a.tag} ({fmt.description})")
     # unique names (two inputs with the same label and precision are named by their source file)
     names: dict[str, int] = {}
     for a in arts:
         names[a.name] = names.get(a.name, 0) + 1
     for a in arts:
         if names[a.name] > 1:  # e.g. two ResNet8 checkpoints: name them by their source file
-            a.name = f"{a.source}-{tags[id(a)]}"
+            a.name = f"{a.source}-{a.tag}"
     order = {"student": 0, "teacher": 1, "baseline": 2}
-    return sorted(arts, key=lambda a: (order.get(a.role, 3), a.model, a.name[: -len(tags[id(a)]) - 1],
+    return sorted(arts, key=lambda a: (order.get(a.role, 3), a.model, a.name.removesuffix("-" + a.tag),
                                        PRECISIONS.index(a.precision)))
 
 
