@@ -44,6 +44,25 @@ def _fractions(branch: "torch.Tensor") -> dict:
     return {name: float(x) for name, x in zip(BRANCHES, (c / c.sum()).tolist())}
 
 
+def _confidences(logits: np.ndarray, temperature: float, batches: np.ndarray) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """Per-image and batch-mean teacher confidences max softmax(z / T) (eo_edge.distill.teacher_confidence).
+
+    Args:
+        logits: float32 (K, N, 8, C) teacher logits (teacher, image, D4 view, class).
+        temperature: T.
+        batches: int (n_batches, batch) indices into the N * 8 image views.
+
+    Returns:
+        float64 ``(N * 8, K)`` per image view and ``(n_batches, K)`` batch means.
+    """
+    import torch
+
+    k, n, v, _ = logits.shape
+    flat = torch.from_numpy(logits.reshape(k, n * v, -1).astype(np.float64))
+    conf = torch.softmax(flat / temperature, dim=-1).amax(dim=-1).T.contiguous()
+    return conf, conf[torch.from_numpy(batches)].mean(dim=1)
+
+
 def analyse(logits: np.ndarray, temperatures: list[float], batch: int = 128, n_batches: int = 2000,
             seed: int = 0) -> list[dict]:
     """Branch frequencies and weights of the rule per temperature.
@@ -62,18 +81,15 @@ def analyse(logits: np.ndarray, temperatures: list[float], batch: int = 128, n_b
     """
     import torch
 
-    from eo_edge.distill import _rule_weights, rule_branches
+    from eo_edge.distill import PAPER_FLOOR, PAPER_HIGH, PAPER_LOW, _rule_weights, rule_branches
 
-    k, n, v, _ = logits.shape
-    flat = torch.from_numpy(logits.reshape(k, n * v, -1).astype(np.float64))
+    n_views = logits.shape[1] * logits.shape[2]
     rng = np.random.default_rng(seed)
     out = []
     for t in temperatures:
-        conf = torch.softmax(flat / t, dim=-1).amax(dim=-1).T.contiguous()  # (N*8, K)
-        idx = torch.from_numpy(rng.integers(0, n * v, size=(n_batches, batch)))
-        conf_b = conf[idx].mean(dim=1)                                      # (n_batches, K)
-        w_b = _rule_weights(conf_b, 0.4, 0.6, 0.1)
-        w_i = _rule_weights(conf, 0.4, 0.6, 0.1)
+        conf, conf_b = _confidences(logits, t, rng.integers(0, n_views, size=(n_batches, batch)))
+        w_b = _rule_weights(conf_b, PAPER_LOW, PAPER_HIGH, PAPER_FLOOR)
+        w_i = _rule_weights(conf, PAPER_LOW, PAPER_HIGH, PAPER_FLOOR)
         q = torch.quantile(conf_b, torch.tensor([0.01, 0.5, 0.99], dtype=conf_b.dtype), dim=0)  # (3, K)
         out.append({"temperature": t, "mean_confidence": conf.mean(dim=0).tolist(),
                     "batch_confidence_p01_p50_p99": q.T.tolist(),
@@ -104,22 +120,17 @@ def threshold_sweep(logits: np.ndarray, temperature: float, highs: list[float], 
         one dict per ``high``: ``high``, ``low``, ``per_batch`` and ``per_sample`` with
         ``branches`` (fraction per eo_edge.distill.BRANCHES name) and ``kd_share_mean`` (lambda).
     """
-    import torch
+    from eo_edge.distill import PAPER_FLOOR, _rule_weights, rule_branches
 
-    from eo_edge.distill import _rule_weights, rule_branches
-
-    k, n, v, _ = logits.shape
-    flat = torch.from_numpy(logits.reshape(k, n * v, -1).astype(np.float64))
-    conf = torch.softmax(flat / temperature, dim=-1).amax(dim=-1).T.contiguous()  # (N*8, K)
-    idx = torch.from_numpy(np.random.default_rng(seed).integers(0, n * v, size=(n_batches, batch)))
-    conf_b = conf[idx].mean(dim=1)
-
+    n_views = logits.shape[1] * logits.shape[2]
+    conf, conf_b = _confidences(logits, temperature,
+                                np.random.default_rng(seed).integers(0, n_views, size=(n_batches, batch)))
     out = []
     for high in highs:
         low = round(high - gap, 6)
         row = {"high": high, "low": low}
         for key, c in (("per_batch", conf_b), ("per_sample", conf)):
-            w = _rule_weights(c, low, high, 0.1)
+            w = _rule_weights(c, low, high, PAPER_FLOOR)
             row[key] = {"branches": _fractions(rule_branches(c, low, high)), "kd_share_mean": float(w.sum(1).mean() / 2)}
         out.append(row)
     return out
