@@ -51,7 +51,7 @@ def main() -> None:
         rows["total_s"] = rows["export_s"] + rows["compile_fp16_int8_s"]
         exp = json.loads((td / "e.json").read_text())
         rows["export_record"] = {k: exp[k] for k in ("nodes", "opset", "exporter", "simplifier", "parity")}
-    from eo_edge.bench import cpu_name
+    from eo_edge.hostinfo import cpu_name
 
     rows.update({"ckpt": str(a.ckpt), "host": cpu_name(), "cpus": os.cpu_count(),
                  "command": f"python benchmarks/compile_speed.py {a.ckpt}",

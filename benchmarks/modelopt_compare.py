@@ -60,10 +60,10 @@ def placement(model) -> dict:
 def top1(path: Path, cfg_from: Path) -> float:
     from eo_edge.data import load_prepared
     from eo_edge.data.split import split_indices
-    from eo_edge.evaluate import evaluate
-    from eo_edge.export import read_metadata, set_metadata
+    from eo_edge.metrics.evaluate import evaluate
+    from eo_edge.artifact.onnx_meta import read_metadata, set_metadata
     from eo_edge.home import home_dir
-    from eo_edge.loading import open_model
+    from eo_edge.app.loading import open_model
 
     m = onnx.load(str(path))
     if "config" not in read_metadata(m):  # ModelOpt's file: give it the parent's eo-edge metadata
@@ -85,10 +85,11 @@ def main() -> None:
     import modelopt
     from modelopt.onnx.quantization import quantize
 
-    from eo_edge.data.subsets import CALIBRATION_DIR, load_flat_images
+    from eo_edge.assets import CALIBRATION_DIR
+    from eo_edge.data.subsets import load_flat_images
     from eo_edge.data.transforms import preprocess
-    from eo_edge.export import read_metadata
-    from eo_edge.models.registry import ModelConfig
+    from eo_edge.artifact.onnx_meta import read_metadata
+    from eo_edge.artifact.config import ModelConfig
     from eo_edge.trt_rules import target_names
     from eo_edge.trt_rules.check import check_model
 

@@ -1,9 +1,9 @@
 """What the paper's confidence rule does on our teachers, without training (issue 12, item 3/4).
 
-The rule (eo_edge.distill: Le et al., arXiv 2411.00209, the notebook's DistillationLoss) picks
+The rule (eo_edge.train.distill: Le et al., arXiv 2411.00209, the notebook's DistillationLoss) picks
 the teachers' weights from their max softmax(z / T) probability, batch-averaged, against the
 thresholds 0.4 / 0.6. This script takes the cached teacher logits on every training image and
-D4 view (eo_edge.teacher_cache: the exact logits distillation uses) and reports, for several
+D4 view (eo_edge.train.teacher_cache: the exact logits distillation uses) and reports, for several
 temperatures at which the confidence is measured:
 
 - the teachers' mean confidence (all views);
@@ -35,17 +35,17 @@ import numpy as np
 
 
 def _fractions(branch: "torch.Tensor") -> dict:
-    """int64 branch indices (eo_edge.distill.rule_branches) -> {BRANCHES name: fraction}."""
+    """int64 branch indices (eo_edge.train.distill.rule_branches) -> {BRANCHES name: fraction}."""
     import torch
 
-    from eo_edge.distill import BRANCHES
+    from eo_edge.train.distill import BRANCHES
 
     c = torch.bincount(branch.reshape(-1), minlength=len(BRANCHES)).double()
     return {name: float(x) for name, x in zip(BRANCHES, (c / c.sum()).tolist())}
 
 
 def _confidences(logits: np.ndarray, temperature: float, batches: np.ndarray) -> tuple["torch.Tensor", "torch.Tensor"]:
-    """Per-image and batch-mean teacher confidences max softmax(z / T) (eo_edge.distill.teacher_confidence).
+    """Per-image and batch-mean teacher confidences max softmax(z / T) (eo_edge.train.distill.teacher_confidence).
 
     Args:
         logits: float32 (K, N, 8, C) teacher logits (teacher, image, D4 view, class).
@@ -76,12 +76,12 @@ def analyse(logits: np.ndarray, temperatures: list[float], batch: int = 128, n_b
     Returns:
         one dict per T: ``mean_confidence`` (K,), ``batch_confidence_p01_p50_p99`` (K, 3: the 1st,
         50th and 99th percentile of the batch-mean confidence per teacher), ``per_batch`` and ``per_sample`` with
-        ``branches`` (fraction per eo_edge.distill.BRANCHES name), ``weights_mean`` (K,),
+        ``branches`` (fraction per eo_edge.train.distill.BRANCHES name), ``weights_mean`` (K,),
         ``kd_share_mean`` (lambda) and, per sample, ``weights_std`` (K,).
     """
     import torch
 
-    from eo_edge.distill import PAPER_FLOOR, PAPER_HIGH, PAPER_LOW, _rule_weights, rule_branches
+    from eo_edge.train.distill import PAPER_FLOOR, PAPER_HIGH, PAPER_LOW, _rule_weights, rule_branches
 
     n_views = logits.shape[1] * logits.shape[2]
     rng = np.random.default_rng(seed)
@@ -118,9 +118,9 @@ def threshold_sweep(logits: np.ndarray, temperature: float, highs: list[float], 
 
     Returns:
         one dict per ``high``: ``high``, ``low``, ``per_batch`` and ``per_sample`` with
-        ``branches`` (fraction per eo_edge.distill.BRANCHES name) and ``kd_share_mean`` (lambda).
+        ``branches`` (fraction per eo_edge.train.distill.BRANCHES name) and ``kd_share_mean`` (lambda).
     """
-    from eo_edge.distill import PAPER_FLOOR, _rule_weights, rule_branches
+    from eo_edge.train.distill import PAPER_FLOOR, _rule_weights, rule_branches
 
     n_views = logits.shape[1] * logits.shape[2]
     conf, conf_b = _confidences(logits, temperature,
@@ -186,7 +186,7 @@ def main() -> None:
     from eo_edge.data.resolve import resolve_data
     from eo_edge.data.split import train_rows
     from eo_edge.home import home_dir
-    from eo_edge.teacher_cache import build_teacher_cache
+    from eo_edge.train.teacher_cache import build_teacher_cache
 
     data = resolve_data(a.data, a.home, progress=False)
     cache = build_teacher_cache(a.teacher, data, train_rows(data), home_dir(a.home) / "teacher-cache", progress=False)

@@ -27,7 +27,7 @@ def _step_fn(arch: str, img: int, layout: str, batch: int, images, labels):
     import torch
     import torch.nn.functional as F
 
-    from eo_edge.data.d4 import to_model_input
+    from eo_edge.train.d4 import to_model_input
     from eo_edge.models.registry import create_model
 
     torch.manual_seed(0)

@@ -60,3 +60,13 @@ def require_asset(rel: str, what: str) -> Path:
 MODELS_DIR = asset_path(MODELS)
 CALIBRATION_DIR = asset_path(CALIBRATION)
 TEST_SUBSET_DIR = asset_path(TEST_SUBSET)
+
+
+def default_inputs() -> list[Path]:
+    """The built-in default: every eo-edge ONNX shipped in ``models/`` (students and the
+    MobileViTV2 baseline, in FP32, FP16 and INT8; located by :mod:`eo_edge.assets`).
+
+    Raises:
+        EOEdgeError: the shipped models are not found.
+    """
+    return sorted(require_asset(MODELS, "shipped models/").glob("*.onnx"))

@@ -19,7 +19,6 @@ agreement).
 from __future__ import annotations
 
 import io
-import json
 import math
 import time
 import warnings
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .artifact.onnx_meta import INPUT_NAME, OUTPUT_NAME, set_metadata
 from .errors import EOEdgeError
 from .fileio import atomic_path
 
@@ -155,13 +155,13 @@ def _torch_export_inner(model, input_size: int, opset: int, dynamic_batch: bool,
     import torch
 
     x = torch.zeros(1, in_chans, input_size, input_size)
-    kw: dict[str, Any] = dict(input_names=["input"], output_names=["logits"], opset_version=opset)
+    kw: dict[str, Any] = dict(input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=opset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             buf = io.BytesIO()
             torch.onnx.export(model, (x,), buf, dynamo=False, do_constant_folding=True,
-                              dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None, **kw)
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None, **kw)
             return buf.getvalue(), "torchscript"
         except Exception as first:  # noqa: BLE001 - fall back to the dynamo exporter
             import tempfile
@@ -199,95 +199,6 @@ def simplify(model_proto) -> tuple[Any, str]:
         return model_proto, "none"
 
 
-def set_metadata(model_proto, props: dict[str, Any]) -> None:
-    """Store ``props`` in ``metadata_props`` (values JSON-encoded unless already strings)."""
-    existing = {p.key: p for p in model_proto.metadata_props}
-    for k, v in props.items():
-        s = v if isinstance(v, str) else json.dumps(v)
-        if k in existing:
-            existing[k].value = s
-        else:
-            e = model_proto.metadata_props.add()
-            e.key, e.value = k, s
-
-
-def read_metadata(path_or_proto) -> dict[str, Any]:
-    """Read eo-edge metadata from an ONNX file or ``ModelProto``.
-
-    Returns:
-        dict: ``config`` (model config dict), ``precision``, ``source_sha256``, ``eo_edge_version``,
-        and any other ``eo_edge.*`` key, JSON-decoded.
-
-    Raises:
-        EOEdgeError: unreadable file.
-    """
-    import onnx
-
-    if isinstance(path_or_proto, (str, Path)):
-        try:
-            proto = onnx.load(str(path_or_proto), load_external_data=False)
-        except Exception as e:  # noqa: BLE001
-            raise EOEdgeError(f"cannot read ONNX file {path_or_proto}: {str(e).splitlines()[0][:150]}") from None
-    else:
-        proto = path_or_proto
-    return decode_metadata({p.key: p.value for p in proto.metadata_props})
-
-
-def check_io(inputs: list[tuple[str, list]], n_outputs: int, name: str, channels: int | None = 3) -> None:
-    """The one graph-interface rule of eo-edge artifacts: one image input (N, C, H, W) and one
-    logits output; C must equal ``channels`` (the config's band count) when given.
-
-    Args:
-        inputs: ``(name, dims)`` of the graph inputs that are not initializers (dims may hold
-            ``None``/strings/-1 for symbolic sizes).
-        n_outputs: number of graph outputs.
-        name: the file, for the message.
-
-    Raises:
-        EOEdgeError: two inputs, a non-4-D input, not 3 channels, or not one output (one line).
-    """
-    if len(inputs) != 1:
-        raise EOEdgeError(f"{name} has {len(inputs)} inputs ({', '.join(n for n, _ in inputs)}); eo-edge runs "
-                          "image classifiers with one input (N, 3, H, W)")
-    iname, dims = inputs[0]
-    if len(dims) != 4 or (channels and isinstance(dims[1], int) and dims[1] > 0 and dims[1] != channels):
-        want = f"(N, {channels}, H, W)" if channels else "(N, C, H, W)"
-        raise EOEdgeError(f"{name}: input '{iname}' has shape {list(dims)}; its eo-edge config feeds {want} images")
-    if n_outputs != 1:
-        raise EOEdgeError(f"{name} has {n_outputs} outputs; eo-edge expects one logits output")
-
-
-def metadata_channels(model) -> int:
-    """Input channels an ONNX's eo-edge config declares (one per normalisation mean; 3 when the
-    config is absent or unreadable: those files are refused elsewhere with their own message)."""
-    cfg = read_metadata(model).get("config")
-    try:
-        return len(cfg["mean"]) if isinstance(cfg, dict) and cfg.get("mean") else 3
-    except TypeError:
-        return 3
-
-
-def proto_io(model) -> tuple[list[tuple[str, list]], int]:
-    """``(inputs, n_outputs)`` of an ``onnx.ModelProto`` for :func:`check_io`."""
-    init = {i.name for i in model.graph.initializer}
-    ins = [(vi.name, [d.dim_value if d.HasField("dim_value") else -1 for d in vi.type.tensor_type.shape.dim])
-           for vi in model.graph.input if vi.name not in init]
-    return ins, len(model.graph.output)
-
-
-def decode_metadata(raw: dict[str, str]) -> dict[str, Any]:
-    """Decode a ``metadata_props`` / ONNX Runtime ``custom_metadata_map`` dict."""
-    out: dict[str, Any] = {}
-    for k, v in raw.items():
-        if not k.startswith("eo_edge."):
-            continue
-        try:
-            out[k[len("eo_edge."):]] = json.loads(v)
-        except ValueError:
-            out[k[len("eo_edge."):]] = v
-    return out
-
-
 def parity_check(model, onnx_bytes: bytes, x: np.ndarray) -> dict[str, float]:
     """Compare PyTorch and ONNX Runtime logits on the same preprocessed batch.
 
@@ -295,13 +206,13 @@ def parity_check(model, onnx_bytes: bytes, x: np.ndarray) -> dict[str, float]:
         x: float32 (N, 3, S, S).
 
     Returns:
-        :func:`eo_edge.compare.compare_logits` of PyTorch (reference) vs ONNX Runtime:
+        :func:`eo_edge.metrics.logits.compare_logits` of PyTorch (reference) vs ONNX Runtime:
         ``max_abs_diff``, ``mean_abs_diff``, ``top1_agreement`` (percent), ``n_images``.
     """
     import onnxruntime as ort
     import torch
 
-    from .compare import compare_logits
+    from .metrics.logits import compare_logits
 
     so = ort.SessionOptions()
     so.log_severity_level = 3
@@ -311,8 +222,8 @@ def parity_check(model, onnx_bytes: bytes, x: np.ndarray) -> dict[str, float]:
         for s in range(0, len(x), 128):
             xb = x[s:s + 128]
             refs.append(model(torch.from_numpy(xb)).numpy())
-            gots.append(np.concatenate([sess.run(["logits"], {"input": xb[i:i + 1]})[0] for i in range(len(xb))])
-                        if sess.get_inputs()[0].shape[0] == 1 else sess.run(["logits"], {"input": xb})[0])
+            gots.append(np.concatenate([sess.run([OUTPUT_NAME], {INPUT_NAME: xb[i:i + 1]})[0] for i in range(len(xb))])
+                        if sess.get_inputs()[0].shape[0] == 1 else sess.run([OUTPUT_NAME], {INPUT_NAME: xb})[0])
     return compare_logits(np.concatenate(refs), np.concatenate(gots))
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-import eo_edge.train as train_mod
+import eo_edge.train.loop as train_mod
 from eo_edge.cli import main
 
 probe_dir = Path(sys.argv[1])

@@ -1,8 +1,11 @@
 """The bad-input sweep as a table: each case is a command line, the bad input it builds, the
 expected exit code and `error:` line, and the files that must be unchanged afterwards (sha256).
 
-Cases run in a subprocess each, on small inputs (shipped models, a few real images), so the
-whole table stays fast."""
+The contract (README, "How we build"): exactly one `error:` line on stderr, a non-zero exit, no
+traceback, nothing written and nothing on disk changed. Every row runs in this process through
+the console-script entry point (``eo_edge.cli.main``; fails validation in well under a second,
+so the table is in the fast loop); a few rows, one per command family, also run as a real
+``python -m eo_edge.cli`` subprocess (``slow``) to show that the real entry point keeps it too."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, assert_one_line_error, run_cli
+from conftest import ROOT, assert_one_line_error, run_cli, run_inprocess
 
 R8 = ROOT / "models" / "resnet8_eurosat64"
 
@@ -137,16 +140,58 @@ CASES = [
 ]
 
 
-@pytest.mark.slow  # the table takes about a minute in all on 2 cores; CI runs it
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_input(case, tmp_path):
+# Rows that also run as a subprocess: one per command family, and the usage-error path.
+SUBPROCESS = {"compile-gate-fails-keeps-old", "export-o-is-input", "eval-random-bytes", "prepare-16bit-png",
+              "bench-batch-too-big", "usage-error-one-line"}
+# Rows that run only as a subprocess: the gate row does the real work before it refuses (an int8
+# MobileViTV2 calibrated and evaluated on 1,000 images, 15-40 s), so it is no fast-loop row.
+SUBPROCESS_ONLY = {"compile-gate-fails-keeps-old"}
+# Rows whose command does its work and reports it (results lines, which -q keeps) before it
+# refuses: the `error:` line is the last line and the only error line, not the only line.
+WORK_BEFORE_ERROR = {"compile-gate-fails-keeps-old"}
+assert SUBPROCESS_ONLY <= SUBPROCESS <= {c[0] for c in CASES}
+
+
+def _listing(tmp: Path) -> list[str]:
+    """Every path under ``tmp`` except the home folder (the command's own cache)."""
+    return sorted(q.relative_to(tmp).as_posix() for q in tmp.rglob("*") if q.relative_to(tmp).parts[0] != "home")
+
+
+def _check(case, tmp_path: Path, run) -> None:
+    """Build the case's inputs in ``tmp_path``, run it with ``run(argv)``, and check the contract."""
     _, argv, code, needles = case
     files = _setup(tmp_path)
     subs = {**{k: str(v) for k, v in files.items()}, "tmp": str(tmp_path)}
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in files.values()}
-    listing = sorted(p.name for p in tmp_path.iterdir())
-    p = run_cli(*[a.format(**subs) for a in argv], "-q", env={"EO_EDGE_HOME": str(tmp_path / "home")})
+    listing = _listing(tmp_path)
+    p = run([a.format(**subs) for a in argv] + ["-q"])
     assert p.returncode == code, (p.returncode, p.stderr)
     assert_one_line_error(p, *needles)
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    if case[0] in WORK_BEFORE_ERROR:
+        assert [ln for ln in lines if ln.startswith("error:")] == lines[-1:], p.stderr
+    else:
+        assert len(lines) == 1, p.stderr  # the error line and nothing else
     assert {q: hashlib.sha256(q.read_bytes()).hexdigest() for q in files.values()} == before
-    assert sorted(q.name for q in tmp_path.iterdir() if q.name != "home") == listing  # nothing written beside
+    assert _listing(tmp_path) == listing  # nothing written beside (the command runs in tmp_path)
+
+
+INPROCESS = [pytest.param(c, id=c[0]) for c in CASES if c[0] not in SUBPROCESS_ONLY]
+
+
+@pytest.mark.parametrize("case", INPROCESS)
+def test_bad_input(case, tmp_path, monkeypatch, capfd):
+    monkeypatch.setenv("EO_EDGE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("EO_EDGE_DEBUG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    _check(case, tmp_path, lambda args: run_inprocess(args, monkeypatch, capfd))
+
+
+SUBPROCESS_CASES = [c for c in CASES if c[0] in SUBPROCESS]
+
+
+@pytest.mark.slow  # a CLI start-up each (~1-3 s; the gate row 15-40 s) on 2 cores
+@pytest.mark.parametrize("case", SUBPROCESS_CASES, ids=[c[0] for c in SUBPROCESS_CASES])
+def test_bad_input_subprocess(case, tmp_path):
+    env = {"EO_EDGE_HOME": str(tmp_path / "home"), "EO_EDGE_DEBUG": ""}
+    _check(case, tmp_path, lambda args: run_cli(*args, env=env, cwd=tmp_path))

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import assert_one_line_error, run_cli
-from eo_edge.bench import interleaved_latency, percentiles, ratio_stats, reduction_pct
+from eo_edge.measure.timing import interleaved_latency, percentiles, ratio_stats
+from eo_edge.errors import EOEdgeError
+from eo_edge.measure.paper import reduction_pct
 
 
 @pytest.mark.slow
@@ -128,7 +130,8 @@ def test_default_config_file_is_the_built_in_default():
     """benchmarks/default.json names exactly the ONNX files shipped in models/, which is what
     `eo-edge bench` with no inputs measures (a renamed or dropped artifact breaks this)."""
     from conftest import ROOT
-    from eo_edge.bench import default_inputs, load_config
+    from eo_edge.assets import default_inputs
+    from eo_edge.measure.artifacts import load_config
 
     cfg = load_config(ROOT / "benchmarks" / "default.json")
     assert sorted(cfg["models"]) == sorted(str(p.resolve()) for p in default_inputs())
@@ -138,14 +141,14 @@ def test_default_config_file_is_the_built_in_default():
 def test_memory_probe_measures_a_shipped_model():
     """peak_rss_mb returns None on failure; on a real model it must return the child's VmHWM."""
     from conftest import ROOT
-    from eo_edge.bench import peak_rss_mb
+    from eo_edge.measure.probes import peak_rss_mb
 
     mb = peak_rss_mb(ROOT / "models" / "resnet8_eurosat64.onnx", "onnxruntime", 16, 1)
     assert mb is not None and 20.0 < mb < 4096.0, mb
     assert peak_rss_mb(ROOT / "models" / "missing.onnx", "onnxruntime", 16, 1) is None  # the failure value
 
 
-def test_bench_uses_artifacts_compiled_beside_the_fp32_file(tmp_path):
+def test_bench_uses_artifacts_compiled_beside_the_fp32_file(tmp_path, cli):
     """`bench x.onnx` measures the x.fp16.onnx that `compile` wrote beside it (same parent sha256)
     instead of compiling another copy into its cache; a stale one (other parent) is not used."""
     import shutil
@@ -154,11 +157,11 @@ def test_bench_uses_artifacts_compiled_beside_the_fp32_file(tmp_path):
 
     m = tmp_path / "r8.onnx"
     shutil.copy(ROOT / "models" / "resnet8_eurosat64.onnx", m)
-    p = run_cli("compile", str(m), "--fp16", "-q", env={"EO_EDGE_HOME": str(tmp_path / "h")})
+    p = cli("compile", str(m), "--fp16", "-q", env={"EO_EDGE_HOME": str(tmp_path / "h")})
     assert p.returncode == 0, p.stderr
     args = ["bench", str(m), "--precisions", "fp32,fp16", "--runs", "10", "--rounds", "2", "--warmup", "1",
             "--no-peak", "--no-memory", "--out", str(tmp_path / "b")]
-    p = run_cli(*args, env={"EO_EDGE_HOME": str(tmp_path / "h")})
+    p = cli(*args, env={"EO_EDGE_HOME": str(tmp_path / "h")})
     assert p.returncode == 0, p.stderr
     assert "using r8.fp16.onnx (compiled from r8.onnx)" in " ".join(p.stderr.split())
     run = json.loads((tmp_path / "b" / "bench.json").read_text())
@@ -171,8 +174,9 @@ def test_artifact_names_come_from_the_file_alone(tmp_path):
     and a plain one keeps the short arch name; INT8 files found beside their parent share it."""
     from pathlib import Path
 
-    from eo_edge.bench import model_label, prepare_artifacts
-    from eo_edge.models.registry import ModelConfig
+    from eo_edge.measure.artifacts import model_label
+    from eo_edge.app.bench import prepare_artifacts
+    from eo_edge.artifact.config import ModelConfig
 
     models = Path(__file__).resolve().parents[1] / "models"
 
@@ -187,3 +191,55 @@ def test_artifact_names_come_from_the_file_alone(tmp_path):
     cfg = ModelConfig(arch="resnet8", input_size=96, extra={"dataset": "ms"})
     assert [model_label(s, cfg) for s in ("resnet8_ms96", "resnet8_kd_ms96.int8-minmax", "mine", "resnet8")] == \
         ["resnet8", "resnet8_kd", "resnet8", "resnet8"]
+
+
+def _config(tmp_path, **kw):
+    import json
+
+    from conftest import ROOT
+
+    cfg = {"models": [str(ROOT / "models" / "resnet8_kd_eurosat64.onnx")], **kw}
+    p = tmp_path / "bench.json"
+    p.write_text(json.dumps(cfg))
+    return p
+
+
+def test_config_backends_decide_what_is_measured(tmp_path):
+    """A --config file's backends and protocol are what the run measures with, unless the command
+    line says otherwise (they used to change only the recorded protocol)."""
+    from eo_edge.app.bench import BenchRequest, plan
+
+    cfg = _config(tmp_path, backends=["openvino"], precisions=["fp32"], batch_sizes=[1, 32],
+                  protocol={"runs": 30, "rounds": 3, "warmup": 2})
+    p = plan(BenchRequest(config=cfg))
+    assert p.backends == ["openvino"] and p.opts.backend == "openvino" and p.precisions == ["fp32"]
+    assert (p.opts.runs, p.opts.rounds, p.opts.warmup, p.opts.throughput_batch) == (30, 3, 2, 32)
+    p = plan(BenchRequest(config=cfg, backend="onnxruntime", runs=40))  # the command line wins
+    assert p.backends == ["onnxruntime"] and p.opts.runs == 40 and p.opts.rounds == 3
+    both = plan(BenchRequest(config=_config(tmp_path, backends=["onnxruntime", "openvino"])))
+    assert both.backends == ["onnxruntime", "openvino"] and both.opts.backend == "all"
+
+
+def test_config_protocol_is_validated(tmp_path):
+    from eo_edge.app.bench import BenchRequest, plan
+
+    with pytest.raises(EOEdgeError, match="unknown protocol key"):
+        plan(BenchRequest(config=_config(tmp_path, protocol={"runz": 3})))
+    with pytest.raises(EOEdgeError, match="--runs, --rounds and --batch must be positive"):
+        plan(BenchRequest(config=_config(tmp_path, protocol={"runs": 0})))
+
+
+def test_explicit_artifacts_are_always_measured(tmp_path):
+    """--precisions decides what FP32 inputs are compiled to; a file given explicitly is measured
+    whatever its precision (`bench X.int8.onnx --precisions fp32` used to drop it silently)."""
+    from conftest import ROOT
+    from eo_edge.app.bench import prepare_artifacts
+
+    int8 = ROOT / "models" / "resnet8_kd_eurosat64.int8-minmax-u8.onnx"
+    fp32 = ROOT / "models" / "resnet8_kd_eurosat64.onnx"
+    arts = prepare_artifacts([fp32, int8], ["fp32"], tmp_path / "cache", lambda m: None)
+    assert sorted(a.tag for a in arts) == ["fp32", "int8-u8"]
+    arts = prepare_artifacts([fp32, int8], ["fp32"], tmp_path / "cache", lambda m: None, explicit=False)
+    assert [a.tag for a in arts] == ["fp32"]  # the shipped defaults are filtered by --precisions
+    with pytest.raises(EOEdgeError, match="nothing to measure"):
+        prepare_artifacts([int8], ["fp16"], tmp_path / "cache", lambda m: None, explicit=False)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eo_edge.corruptions import (CORRUPTIONS, GAUSSIAN_NOISE_SIGMA, MOTION_BLUR_RADIUS_SIGMA, corrupt,
-                                 corruption_params, disk_kernel, motion_blur_kernel, parse_corruptions,
-                                 parse_severities)
-from eo_edge.data.subsets import TEST_SUBSET_DIR, load_flat_images
+from eo_edge.measure.corruptions import (CORRUPTIONS, GAUSSIAN_NOISE_SIGMA, MOTION_BLUR_RADIUS_SIGMA, corrupt,
+                                         corruption_params, disk_kernel, motion_blur_kernel, parse_corruptions,
+                                         parse_severities)
+from eo_edge.assets import TEST_SUBSET_DIR
+from eo_edge.data.subsets import load_flat_images
 from eo_edge.errors import EOEdgeError
 
 
@@ -93,7 +94,7 @@ def test_motion_blur_kernel_matches_reference_at_224():
     assert abs(float((k64 * yy).sum()) - mean_d * 64 / 224 * np.sin(np.pi / 6)) < 1e-9
     # a horizontal streak on a real image: out(p) = sum_i w_i x(p + i), edge replicated
     x = np.random.default_rng(0).random((1, 40, 40, 3))
-    from eo_edge.corruptions import _correlate
+    from eo_edge.measure.corruptions import _correlate
 
     got = _correlate(x[0], k, "edge")
     cols = np.minimum(np.arange(40)[:, None] + np.arange(2 * r + 1)[None, :], 39)

@@ -11,9 +11,10 @@ from PIL import Image
 
 from conftest import EUROSAT_ZIP, assert_one_line_error, needs_eurosat, run_cli
 from eo_edge.data import calibration_indices, load_prepared, prepare, preprocess, split_indices
-from eo_edge.data.prepare import EUROSAT_CLASSES, safe_member_path
+from eo_edge.data.dataset import EUROSAT_CLASSES
+from eo_edge.data.sources import safe_member_path
 from eo_edge.data.split import committed_split, make_split
-from eo_edge.data.subsets import CALIBRATION_DIR, TEST_SUBSET_DIR
+from eo_edge.assets import CALIBRATION_DIR, TEST_SUBSET_DIR
 from eo_edge.errors import EOEdgeError
 
 

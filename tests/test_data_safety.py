@@ -90,7 +90,7 @@ def test_stray_and_nested_images_are_reported_not_made_classes(tmp_path):
     import zipfile
 
     from eo_edge.data import prepare
-    from eo_edge.data.subsets import CALIBRATION_DIR
+    from eo_edge.assets import CALIBRATION_DIR
 
     src = tmp_path / "ds"
     for cls in ("Forest", "River"):
@@ -117,7 +117,7 @@ def test_one_class_dataset_is_refused_before_training(tmp_path):
     import shutil
 
     from conftest import assert_one_line_error, run_cli
-    from eo_edge.data.subsets import CALIBRATION_DIR
+    from eo_edge.assets import CALIBRATION_DIR
 
     src = tmp_path / "one" / "Forest"
     src.mkdir(parents=True)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, assert_one_line_error, run_cli
-from eo_edge.metrics import mcnemar, risk_coverage, selective_at, softmax, threshold_for_accuracy, wilson_interval
+from eo_edge.metrics.stats import (mcnemar, risk_coverage, selective_at, softmax, threshold_for_accuracy,
+                                   wilson_interval)
 
 FAMILY = ("resnet8_eurosat64.pt", "resnet8_eurosat64.onnx", "resnet8_eurosat64.fp16.onnx",
           "resnet8_eurosat64.int8-minmax.onnx", "resnet8_eurosat64.int8-minmax-u8.onnx")
@@ -64,7 +65,7 @@ def calibrated(prepared, tmp_path_factory):
 
 
 def test_calibrate_stores_T_in_every_artifact_and_keeps_the_family_linked(calibrated):
-    from eo_edge.export import read_metadata
+    from eo_edge.artifact.onnx_meta import read_metadata
     from eo_edge.fileio import sha256_file
     from eo_edge.models.checkpoint import load_checkpoint
 
@@ -102,9 +103,9 @@ def test_every_backend_applies_the_stored_temperature(calibrated, prepared):
     assert (probs["onnxruntime"].argmax(1) == probs["openvino"].argmax(1)).mean() >= 0.95
 
 
-def test_eval_reports_calibration_before_after_and_the_keep_rule(calibrated, tmp_path):
+def test_eval_reports_calibration_before_after_and_the_keep_rule(calibrated, tmp_path, cli):
     d, rec = calibrated
-    p = run_cli("eval", str(d / FAMILY[3]), "--json", str(tmp_path / "e.json"), "-q")
+    p = cli("eval", str(d / FAMILY[3]), "--json", str(tmp_path / "e.json"), "-q")
     assert p.returncode == 0, p.stderr
     e = json.loads((tmp_path / "e.json").read_text())
     dq = e["decision"]
@@ -116,18 +117,18 @@ def test_eval_reports_calibration_before_after_and_the_keep_rule(calibrated, tmp
     assert "keep rule" in p.stdout and "T = " in p.stdout
 
 
-def test_calibrate_refuses_bad_input_and_dry_run_changes_nothing(calibrated, tmp_path):
+def test_calibrate_refuses_bad_input_and_dry_run_changes_nothing(calibrated, tmp_path, cli):
     from eo_edge.fileio import sha256_file
 
     d, _ = calibrated
-    p = run_cli("calibrate", str(d / FAMILY[3]))
+    p = cli("calibrate", str(d / FAMILY[3]))
     assert_one_line_error(p, "calibrate its FP32 parent")
-    p = run_cli("calibrate", str(d / FAMILY[0]), "--target-accuracy", "101")
+    p = cli("calibrate", str(d / FAMILY[0]), "--target-accuracy", "101")
     assert_one_line_error(p, "--target-accuracy")
-    p = run_cli("calibrate", str(tmp_path / "none.pt"))
+    p = cli("calibrate", str(tmp_path / "none.pt"))
     assert_one_line_error(p, "not found")
     before = {f: sha256_file(d / f) for f in FAMILY}
-    p = run_cli("calibrate", str(d / FAMILY[0]), "--dry-run", "-q")
+    p = cli("calibrate", str(d / FAMILY[0]), "--dry-run", "-q")
     assert p.returncode == 0, p.stderr
     assert {f: sha256_file(d / f) for f in FAMILY} == before
 

@@ -16,9 +16,9 @@ torch = pytest.importorskip("torch")
 def test_teacher_cache_is_exactly_the_online_teacher(trained_ckpt, prepared, tmp_path):
     from conftest import ROOT
     from eo_edge.data import split_indices
-    from eo_edge.data.d4 import augment_batch
+    from eo_edge.train.d4 import augment_batch
     from eo_edge.models.checkpoint import load_checkpoint
-    from eo_edge.teacher_cache import build_teacher_cache
+    from eo_edge.train.teacher_cache import build_teacher_cache
 
     rows = split_indices(prepared, "train")[:96]
     cache = build_teacher_cache([trained_ckpt], prepared, rows, tmp_path, progress=False, log=lambda m: None)

@@ -1,4 +1,4 @@
-"""Tests for eo_edge.distill: the paper's confidence rule, its K-teacher generalization and
+"""Tests for eo_edge.train.distill: the paper's confidence rule, its K-teacher generalization and
 the KD loss against values computed independently with numpy."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from eo_edge.distill import DualTeacherKDLoss, dynamic_weights, teacher_confidence, teacher_weights
+from eo_edge.train.distill import DualTeacherKDLoss, dynamic_weights, teacher_confidence, teacher_weights
 from eo_edge.errors import EOEdgeError
 
 EPS = 1e-9
@@ -340,7 +340,7 @@ def test_rule_branches_name_the_branch_dynamic_weights_takes():
     """For two teachers, the logged branch is the branch of the paper's rule that set the weights."""
     import torch
 
-    from eo_edge.distill import BRANCHES, dynamic_weights, rule_branches
+    from eo_edge.train.distill import BRANCHES, dynamic_weights, rule_branches
 
     g = torch.Generator().manual_seed(0)
     conf = torch.rand(2000, 2, generator=g, dtype=torch.float64) * 0.9 + 0.1

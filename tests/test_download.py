@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from eo_edge.data.download import EUROSAT_SHA256, EUROSAT_URL, download
+from eo_edge.data.dataset import EUROSAT_SHA256
+from eo_edge.data.download import EUROSAT_URL, download
 from eo_edge.errors import EOEdgeError
 
 EUROSAT_ZIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "EuroSAT.zip"

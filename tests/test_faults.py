@@ -54,7 +54,7 @@ def _inits(data: bytes) -> dict[str, np.ndarray]:
 
 
 def _run(data: bytes, x: np.ndarray) -> np.ndarray:
-    from eo_edge.faults import session_from_bytes
+    from eo_edge.measure.faults import session_from_bytes
 
     s = session_from_bytes(data, threads=1)
     return s.run(None, {"X": x})[0]
@@ -78,7 +78,7 @@ EXACT = [
 
 @pytest.mark.parametrize("dtype,cls,bit,new", EXACT, ids=[f"{d}-{c}-bit{b}" for d, c, b, _ in EXACT])
 def test_one_flip_changes_exactly_one_weight(dtype, cls, bit, new):
-    from eo_edge.faults import BIT_CLASSES, FaultModel
+    from eo_edge.measure.faults import BIT_CLASSES, FaultModel
 
     assert bit in BIT_CLASSES[dtype][cls]
     m = _tiny_model()
@@ -115,7 +115,7 @@ def test_one_flip_changes_exactly_one_weight(dtype, cls, bit, new):
 
 def test_flip_bits_function():
     from eo_edge.errors import EOEdgeError
-    from eo_edge.faults import flip_bits
+    from eo_edge.measure.faults import flip_bits
 
     a = np.array([1.0, 2.0, -3.0], np.float32)
     b = flip_bits(a, [0, 2], [31, 31])
@@ -133,7 +133,7 @@ def test_flip_bits_function():
 def test_find_weights_of_shipped_files():
     import onnx
 
-    from eo_edge.faults import FaultModel
+    from eo_edge.measure.faults import FaultModel
 
     fp32 = FaultModel(onnx.load(f"{R8}.onnx"), ("float32",))
     fp16 = FaultModel(onnx.load(f"{R8}.fp16.onnx"), ("float16",))
@@ -154,7 +154,7 @@ def test_find_weights_of_shipped_files():
 def test_seeded_sampling_is_reproducible_and_distinct():
     import onnx
 
-    from eo_edge.faults import FaultModel, sample_positions, trial_rng
+    from eo_edge.measure.faults import FaultModel, sample_positions, trial_rng
 
     fm = FaultModel(onnx.load(f"{R8}.int8-minmax.onnx"), ("int8", "uint8"))
     a = fm.sample(100, "any", trial_rng(0, "any", 100, 0))
@@ -198,8 +198,8 @@ def _data_arg(request) -> str:
 def test_cli_end_to_end_on_shipped_resnet8(tmp_path, request):
     """fp32 and int8 ResNet8 on 200 real test images: rows present, clean top-1 = eval's top-1."""
     from eo_edge.data.resolve import measurement_data
-    from eo_edge.evaluate import evaluate
-    from eo_edge.loading import open_model
+    from eo_edge.metrics.evaluate import evaluate
+    from eo_edge.app.loading import open_model
 
     data = _data_arg(request)
     js, md = tmp_path / "f.json", tmp_path / "f.md"
@@ -208,7 +208,7 @@ def test_cli_end_to_end_on_shipped_resnet8(tmp_path, request):
                 "exponent,msb,lsb", "--data", data, "--threads", "2", "--json", str(js), "--md", str(md), "-q")
     assert p.returncode == 0, p.stderr
     res = json.loads(js.read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
-    assert res["schema"] == "eo-edge.faults/1" and res["command"].startswith("eo-edge faults")
+    assert res["schema"] == "eo-edge-faults/1" and res["command"].startswith("eo-edge faults")
     assert [Path(f["file"]).name for f in res["files"]] == [Path(f).name for f in files]
     sub, _ = measurement_data(Path(data), None, False, n=200)
     assert len(sub) == 200 and len(set(sub.labels.tolist())) == 10  # a sample of all classes, not the first 200

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from eo_edge.errors import EOEdgeError  # noqa: E402
-from eo_edge.flops import count_macs, count_params  # noqa: E402
+from eo_edge.measure.flops import count_macs, count_params  # noqa: E402
 
 # ResNet8 (CIFAR-style, 3x3 convs, 16/32/64 channels) at 64x64, per conv:
 # Hout * Wout * Cout * (Cin * 3 * 3)
@@ -39,17 +39,18 @@ def _resnet8(size: int):
     from eo_edge.export import replace_adaptive_pools
     from eo_edge.models import create_model
 
-    torch.manual_seed(0)
-    m, _ = create_model("resnet8")
-    # non-trivial BatchNorm statistics, as after training (fresh BNs fold to identical zero
-    # biases, which the exporter de-duplicates)
-    for mod in m.modules():
-        if isinstance(mod, torch.nn.BatchNorm2d):
-            c = mod.num_features
-            mod.running_mean.copy_(torch.randn(c) * 0.1)
-            mod.running_var.copy_(torch.rand(c) + 0.5)
-            mod.weight.data.copy_(torch.rand(c) + 0.5)
-            mod.bias.data.copy_(torch.randn(c) * 0.1)
+    with torch.random.fork_rng(devices=[]):  # the seed stays here (module fixture: outlives any one test)
+        torch.manual_seed(0)
+        m, _ = create_model("resnet8")
+        # non-trivial BatchNorm statistics, as after training (fresh BNs fold to identical zero
+        # biases, which the exporter de-duplicates)
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                c = mod.num_features
+                mod.running_mean.copy_(torch.randn(c) * 0.1)
+                mod.running_var.copy_(torch.rand(c) + 0.5)
+                mod.weight.data.copy_(torch.rand(c) + 0.5)
+                mod.bias.data.copy_(torch.randn(c) * 0.1)
     m.eval()
     replace_adaptive_pools(m, size)
     return m

@@ -1,5 +1,5 @@
 """docs/jetson.md's procedure, run on x86: every command of its tested block, in order, with the
-test double of TensorRT (tests/fake_trt.py: its parser enforces the rule table, its engines compute
+test double of TensorRT (tests/fake_trt.py: its parser enforces onnx-tensorrt's operators.md, its engines compute
 what their ONNX computes) and a stand-in tegrastats replaying real Orin Nano lines at their
 interval. Docker itself is not run: the image's default command and environment are read from
 Dockerfile.jetson, and the volume mounts are mapped to a temporary folder."""
@@ -90,7 +90,7 @@ def test_procedure_runs_on_x86_with_the_strict_double(tmp_path):
         runs.append((cmd[1], p))
     assert [r[0] for r in runs] == ["check", "bench"]
     check = json.loads((work_host / "check.json").read_text())
-    from eo_edge.check_cmd import shipped_tensorrt_files
+    from eo_edge.app.preflight import shipped_tensorrt_files
 
     assert check["ok"] and len(check["results"]) == len(shipped_tensorrt_files()) >= 8  # shipped TensorRT forms
     run = json.loads((work_host / "eo-edge-bench" / "bench.json").read_text())
@@ -134,7 +134,8 @@ def test_bench_keeps_going_when_an_engine_fails_to_build(tmp_path):
     bad = tmp_path / "r8.ort-default.onnx"
     import numpy as np
 
-    from eo_edge.data.subsets import CALIBRATION_DIR, load_flat_images
+    from eo_edge.assets import CALIBRATION_DIR
+    from eo_edge.data.subsets import load_flat_images
     from eo_edge.data.transforms import preprocess
 
     x = preprocess(load_flat_images(CALIBRATION_DIR, 16)[0], 64, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -149,7 +150,7 @@ def test_bench_keeps_going_when_an_engine_fails_to_build(tmp_path):
     quantize_static(str(ROOT / "models" / "resnet8_eurosat64.onnx"), str(bad), Reader(), quant_format=QuantFormat.QDQ)
     import onnx
 
-    from eo_edge.export import set_metadata
+    from eo_edge.artifact.onnx_meta import set_metadata
 
     m = onnx.load(str(bad))  # quantize_static keeps the metadata; mark it int8-s8 as compile would
     set_metadata(m, {"eo_edge.precision": "int8", "eo_edge.int8_activations": "s8"})

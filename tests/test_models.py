@@ -43,7 +43,7 @@ def test_unknown_arch():
 @pytest.mark.slow
 def test_authors_resnet8_loads_and_classifies_real_images(prepared):
     from eo_edge.data import split_indices
-    from eo_edge.evaluate import evaluate, torch_logit_fn
+    from eo_edge.metrics.evaluate import evaluate, torch_logit_fn
     from eo_edge.models.checkpoint import load_checkpoint
 
     model, cfg, info = load_checkpoint(SENTRY / "resnet8_dual.pth")
@@ -118,7 +118,7 @@ def test_shipping_copy_in_float16_predicts_like_the_float32_checkpoint(prepared,
     a weight that overflows float16 and a non-eo-edge file are refused, nothing written."""
     from conftest import ROOT
     from eo_edge.data import split_indices
-    from eo_edge.evaluate import evaluate, torch_logit_fn
+    from eo_edge.metrics.evaluate import evaluate, torch_logit_fn
     from eo_edge.models.checkpoint import load_checkpoint, ship_checkpoint
 
     src = ROOT / "models" / "resnet16_eurosat64.pt"

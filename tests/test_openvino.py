@@ -16,8 +16,9 @@ R8 = ROOT / "models" / "resnet8_eurosat64"
 
 def test_openvino_matches_onnxruntime_on_shipped_files():
     from eo_edge.backends import get_backend
-    from eo_edge.compare import compare_logits
-    from eo_edge.data.subsets import TEST_SUBSET_DIR, load_flat_images
+    from eo_edge.metrics.logits import compare_logits
+    from eo_edge.assets import TEST_SUBSET_DIR
+    from eo_edge.data.subsets import load_flat_images
     from eo_edge.data.transforms import preprocess
 
     imgs = load_flat_images(TEST_SUBSET_DIR, 200)[0]
@@ -73,7 +74,7 @@ def test_compile_gate_runs_on_openvino(tmp_path):
 
 def test_peak_probe_runs_in_each_backend():
     """`% of peak` compares like with like: the MatMul and Conv probes run in the backend measured."""
-    from eo_edge.bench import gemm_peak
+    from eo_edge.measure.probes import gemm_peak
 
     for backend, label in (("onnxruntime", "ONNX Runtime"), ("openvino", "OpenVINO")):
         for prec in ("fp32", "int8"):

@@ -89,7 +89,7 @@ def test_multispectral_geotiffs_end_to_end(tmp_path):
     import tifffile
 
     from eo_edge.data import load_prepared
-    from eo_edge.data.prepare import decode_image
+    from eo_edge.data.decode import decode_image
 
     home = tmp_path / "home"
     env = {"EO_EDGE_HOME": str(home)}

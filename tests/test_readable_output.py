@@ -26,9 +26,9 @@ def test_display_role_is_the_registry_word():
 
 
 def test_bench_role_of_a_shipped_file_that_records_teacher():
-    from eo_edge.bench import _role
-    from eo_edge.export import read_metadata
-    from eo_edge.models.registry import ModelConfig
+    from eo_edge.measure.artifacts import _role
+    from eo_edge.artifact.onnx_meta import read_metadata
+    from eo_edge.artifact.config import ModelConfig
 
     cfg = ModelConfig.from_dict(read_metadata(ROOT / "models" / "mobilevitv2_100_eurosat64.onnx")["config"])
     assert cfg.role == "teacher"  # the shipped file is not rewritten ...
@@ -155,7 +155,7 @@ def test_report_help_says_what_each_form_writes():
 
 
 def test_readable_type_names():
-    from eo_edge.cli_help import readable_type
+    from eo_edge.cli.help import readable_type
 
     assert readable_type("<list[Path]>") == "PATH..." and readable_type("<path>") == "PATH"
     assert readable_type("<int>") == "N" and readable_type("<float>") == "FLOAT" and readable_type("<str>") == "TEXT"

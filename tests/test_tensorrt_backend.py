@@ -21,18 +21,13 @@ from onnx import TensorProto, helper, numpy_helper
 from eo_edge.backends import cuda_mem, get_backend
 from eo_edge.backends import tensorrt as trt_backend
 from eo_edge.backends.cuda_mem import NO_CUDA_BINDING, open_cuda
-from eo_edge.backends.tensorrt import UNAVAILABLE, TensorRTBackend, check_precision, inspect_onnx
-from eo_edge.backends.trt_sidecar import (
-    SIDECAR_FORMAT,
-    check_portable,
-    jetpack_major,
-    load_sidecar,
-    parse_l4t_release,
-    portability_mismatches,
-    read_board_model,
-    read_l4t_release,
-    sidecar_path,
-)
+from eo_edge.backends.trt_runtime import UNAVAILABLE
+from eo_edge.backends.tensorrt import TensorRTBackend
+from eo_edge.backends.trt_inspect import check_precision, inspect_onnx
+from eo_edge.backends.trt_sidecar import (SIDECAR_FORMAT, check_portable, jetpack_major, load_sidecar,
+                                          parse_l4t_release, portability_mismatches, read_board_model,
+                                          read_l4t_release)
+from eo_edge.artifact.forms import sidecar_path
 from eo_edge.errors import BackendUnavailable, EOEdgeError
 from eo_edge.fileio import sha256_file
 from fake_trt import FakeCuda, fake_tensorrt
@@ -43,7 +38,7 @@ CONFIG = {"class_names": ["water", "forest", "urban", "crop"], "mean": [0.1, 0.2
 
 
 def _meta(precision: str) -> dict[str, str]:
-    """metadata_props as eo_edge.export.set_metadata writes them (strings stored as is)."""
+    """metadata_props as eo_edge.artifact.onnx_meta.set_metadata writes them (strings stored as is)."""
     return {"eo_edge.config": json.dumps(CONFIG), "eo_edge.precision": precision, "other.tool": "kept"}
 
 

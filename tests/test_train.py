@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error
 
 torch = pytest.importorskip("torch")
 
@@ -40,7 +40,7 @@ def test_resume_restores_weights_and_optimizer(prepared, tmp_path):
     """A 2-epoch run interrupted after epoch 1 and resumed ends exactly where an uninterrupted
     2-epoch run ends: same weights and BatchNorm statistics, same AdamW state (step count,
     both moments), same LR-schedule position, same history."""
-    from eo_edge.train import TrainOptions, train
+    from eo_edge.train.loop import TrainOptions, train
 
     data = _small_eurosat(prepared)
     opts = TrainOptions(arch="resnet8", epochs=2, batch_size=16, threads=1)  # 64 images: 4 steps per epoch
@@ -86,10 +86,10 @@ def _resnet8():
     return create_model("resnet8")[0]
 
 
-def test_train_cli_bad_input(tmp_path):
-    p = run_cli("train", "--arch", "resnet9000", "--data", str(tmp_path))
+def test_train_cli_bad_input(tmp_path, cli):
+    p = cli("train", "--arch", "resnet9000", "--data", str(tmp_path))
     assert_one_line_error(p, "unknown model")
-    p = run_cli("train", "--data", str(tmp_path / "missing.zip"))
+    p = cli("train", "--data", str(tmp_path / "missing.zip"))
     assert_one_line_error(p, "not found")
 
 
@@ -102,7 +102,7 @@ def tiny_cache(tmp_path_factory):
 
     from conftest import ROOT
     from eo_edge.data import prepare
-    from eo_edge.data.prepare import EUROSAT_CLASSES
+    from eo_edge.data.dataset import EUROSAT_CLASSES
 
     root = tmp_path_factory.mktemp("tiny")
     for cls in EUROSAT_CLASSES:
@@ -121,7 +121,7 @@ def _epoch_lines(stderr: str) -> list[str]:
     return [ln for ln in stderr.splitlines() if ln.startswith("epoch ")]
 
 
-def test_train_cli_prints_each_epoch_off_a_terminal_and_does_not_redo_a_finished_run(tiny_cache, tmp_path):
+def test_train_cli_prints_each_epoch_off_a_terminal_and_does_not_redo_a_finished_run(tiny_cache, tmp_path, cli):
     """Captured output (a pipe, not a TTY: no progress bars) gets one line per epoch with loss,
     val top-1, learning rate and elapsed seconds; running the finished run again trains nothing
     and says so (it used to claim "resumed ... at epoch 3"); -q prints no epoch lines."""
@@ -131,7 +131,7 @@ def test_train_cli_prints_each_epoch_off_a_terminal_and_does_not_redo_a_finished
     run = tmp_path / "run"
     args = ("train", "--arch", "resnet8", "--data", str(tiny_cache), "--epochs", "2", "--batch-size", "16",
             "--threads", "1", "--out", str(run))
-    p = run_cli(*args, env=env)
+    p = cli(*args, env=env)
     assert p.returncode == 0, p.stderr
     lines = _epoch_lines(p.stderr)
     assert [re.fullmatch(EPOCH_LINE, ln) is not None for ln in lines] == [True, True], p.stderr
@@ -141,14 +141,14 @@ def test_train_cli_prints_each_epoch_off_a_terminal_and_does_not_redo_a_finished
     assert any(ln.startswith("training resnet8 on ") for ln in p.stderr.splitlines())  # before epoch 1
     metrics = (run / "metrics.json").read_bytes()
 
-    again = run_cli(*args, env=env)
+    again = cli(*args, env=env)
     assert again.returncode == 0, again.stderr
     assert f"run {run} already finished all 2 epochs; nothing to do (use --no-resume to start over)" in again.stderr
     assert "resumed" not in again.stderr and not _epoch_lines(again.stderr)
     assert "best checkpoint" in again.stdout and f"(epoch {json.loads(metrics)['best_epoch']}," in again.stdout
     assert (run / "metrics.json").read_bytes() == metrics  # not evaluated or written again
 
-    quiet = run_cli(*args[:-1], str(tmp_path / "quiet"), "--epochs", "1", "-q", env=env)
+    quiet = cli(*args[:-1], str(tmp_path / "quiet"), "--epochs", "1", "-q", env=env)
     assert quiet.returncode == 0, quiet.stderr
     assert not _epoch_lines(quiet.stderr) and (tmp_path / "quiet" / "metrics.json").is_file()
 
@@ -157,7 +157,7 @@ def test_finished_run_without_metrics_is_evaluated_not_retrained(tiny_cache, tmp
     """A run stopped after its last epoch but before the test evaluation finished (no
     metrics.json): a resume evaluates best.pt on test and trains no epoch."""
     from eo_edge.data import load_prepared
-    from eo_edge.train import TrainOptions, train
+    from eo_edge.train.loop import TrainOptions, train
 
     data = load_prepared(tiny_cache)
     opts = TrainOptions(arch="resnet8", epochs=1, batch_size=16, threads=1)
@@ -170,14 +170,14 @@ def test_finished_run_without_metrics_is_evaluated_not_retrained(tiny_cache, tmp
     assert (tmp_path / "metrics.json").is_file()
 
 
-def test_distill_cli_prints_teacher_confidences_each_epoch(tiny_cache, tmp_path):
+def test_distill_cli_prints_teacher_confidences_each_epoch(tiny_cache, tmp_path, cli):
     """distill's epoch line also carries the teachers' mean confidences, the weights used and
     the rule's branches (the shipped ResNet8 and ResNet16 as teachers)."""
     import re
 
     from conftest import ROOT
 
-    p = run_cli("distill", "--student", "resnet8", "--teacher", str(ROOT / "models" / "resnet8_eurosat64.pt"),
+    p = cli("distill", "--student", "resnet8", "--teacher", str(ROOT / "models" / "resnet8_eurosat64.pt"),
                 "--teacher", str(ROOT / "models" / "resnet16_eurosat64.pt"), "--data", str(tiny_cache),
                 "--epochs", "1", "--batch-size", "16", "--threads", "1", "--out", str(tmp_path / "kd"),
                 env={"EO_EDGE_HOME": str(tmp_path / "home")})
@@ -191,23 +191,23 @@ def test_distill_cli_prints_teacher_confidences_each_epoch(tiny_cache, tmp_path)
     assert [float(v) for v in m.group(5, 6)] == [round(w, 3) for w in h["teacher_weight"]]
 
 
-def test_resume_with_other_options_is_refused_before_any_work(tiny_cache, tmp_path):
+def test_resume_with_other_options_is_refused_before_any_work(tiny_cache, tmp_path, cli):
     """A run folder holds one run: resuming it with another --lr or --epochs (which would restart
     the cosine schedule mid-run) is refused with one line, last.pt untouched; --threads may differ."""
     env = {"EO_EDGE_HOME": str(tmp_path / "home")}
     run = tmp_path / "run"
     base = ("train", "--arch", "resnet8", "--data", str(tiny_cache), "--batch-size", "16", "--out", str(run), "-q")
-    p = run_cli(*base, "--epochs", "1", "--threads", "1", env=env)
+    p = cli(*base, "--epochs", "1", "--threads", "1", env=env)
     assert p.returncode == 0, p.stderr
     before = (run / "last.pt").read_bytes()
-    bad = run_cli(*base, "--epochs", "3", "--lr", "0.01", env=env)
+    bad = cli(*base, "--epochs", "3", "--lr", "0.01", env=env)
     assert_one_line_error(bad, str(run / "last.pt"), "--epochs 1 (now 3)", "--lr 0.003 (now 0.01)", "--no-resume")
     assert (run / "last.pt").read_bytes() == before
-    same = run_cli(*base, "--epochs", "1", "--threads", "2", env=env)  # threads do not shape the result
+    same = cli(*base, "--epochs", "1", "--threads", "2", env=env)  # threads do not shape the result
     assert same.returncode == 0 and "already finished all 1 epochs" in same.stderr, same.stderr
 
 
-def test_distill_thresholds_shape_the_rule_and_the_run(tiny_cache, tmp_path):
+def test_distill_thresholds_shape_the_rule_and_the_run(tiny_cache, tmp_path, cli):
     """--low/--high reach the rule: with both at 0 every teacher counts as confident, so every
     batch takes 'all_confident' (0.5 / 0.5); they are result-shaping, so a resume with another
     --high is refused; bad thresholds are one line before any work."""
@@ -217,23 +217,23 @@ def test_distill_thresholds_shape_the_rule_and_the_run(tiny_cache, tmp_path):
     base = ("distill", "--student", "resnet8", "--teacher", str(ROOT / "models" / "resnet8_eurosat64.pt"),
             "--teacher", str(ROOT / "models" / "resnet16_eurosat64.pt"), "--data", str(tiny_cache),
             "--epochs", "1", "--batch-size", "16", "--threads", "1", "--out", str(tmp_path / "kd"), "-q")
-    p = run_cli(*base, "--low", "0", "--high", "0", env=env)
+    p = cli(*base, "--low", "0", "--high", "0", env=env)
     assert p.returncode == 0, p.stderr
     h = json.loads((tmp_path / "kd" / "history.json").read_text())[0]
     assert h["rule_branch_fraction"]["all_confident"] == 1.0 and h["teacher_weight"] == [0.5, 0.5]
-    assert_one_line_error(run_cli(*base, "--low", "0", "--high", "0.5", env=env), "--high 0.0 (now 0.5)")
-    assert_one_line_error(run_cli(*base, "--low", "0.7", "--high", "0.6", "--no-resume", env=env),
+    assert_one_line_error(cli(*base, "--low", "0", "--high", "0.5", env=env), "--high 0.0 (now 0.5)")
+    assert_one_line_error(cli(*base, "--low", "0.7", "--high", "0.6", "--no-resume", env=env),
                           "need 0 <= --low <= --high <= 1")
 
 
 def test_threshold_defaults_are_the_papers():
-    """TrainOptions and `eo-edge distill --low/--high` default to eo_edge.distill's PAPER_LOW /
+    """TrainOptions and `eo-edge distill --low/--high` default to eo_edge.train.distill's PAPER_LOW /
     PAPER_HIGH (kept as literals where torch is not imported)."""
     import inspect
 
-    from eo_edge.cli import distill
-    from eo_edge.distill import PAPER_HIGH, PAPER_LOW
-    from eo_edge.train import TrainOptions
+    from eo_edge.cli.train import distill
+    from eo_edge.train.distill import PAPER_HIGH, PAPER_LOW
+    from eo_edge.train.loop import TrainOptions
 
     assert (TrainOptions().low, TrainOptions().high) == (PAPER_LOW, PAPER_HIGH)
     params = inspect.signature(distill).parameters

@@ -1,6 +1,8 @@
 """The TensorRT rule table and the static preflight (`eo-edge check`), on the shipped files,
 on a file quantized with ONNX Runtime's defaults (which TensorRT rejects), and on tiny graphs
-that each break one rule. The tests' fake TensorRT parser enforces the same table."""
+that each break one rule. The tests' fake TensorRT parser does not read this table: it enforces
+onnx-tensorrt's own operators.md (tests/trt_reference.py; tests/test_trt_reference.py checks the
+table against it)."""
 
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from conftest import ROOT, assert_one_line_error, run_cli
 from eo_edge.errors import EOEdgeError
-from eo_edge.export import read_metadata
-from eo_edge.formats import format_of_metadata
+from eo_edge.artifact.onnx_meta import read_metadata
+from eo_edge.artifact.forms import format_of_metadata
 from eo_edge.trt_rules import load_target, target_for_version, target_names
 from eo_edge.trt_rules.check import check_file, check_model, preflight
 
@@ -70,7 +72,8 @@ def ort_default_int8(tmp_path_factory) -> Path:
     """The shipped ResNet8 quantized with ``quantize_static``'s defaults (QDQ, int8, biases to int32)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
 
-    from eo_edge.data.subsets import CALIBRATION_DIR, load_flat_images
+    from eo_edge.assets import CALIBRATION_DIR
+    from eo_edge.data.subsets import load_flat_images
     from eo_edge.data.transforms import preprocess
 
     imgs = load_flat_images(CALIBRATION_DIR, 32)[0]
@@ -192,10 +195,11 @@ def test_fake_builder_refuses_dynamic_dla_profile_and_backend_survives_a_refused
 
     from eo_edge.backends import cuda_mem
     from eo_edge.backends import tensorrt as trt_backend
+    from eo_edge.backends import trt_runtime
     from eo_edge.backends.tensorrt import TensorRTBackend
 
     trt = fake_trt.fake_tensorrt("8.6.2.3", timing_cache_ok=False)
-    builder = trt.Builder(trt_backend._make_logger(trt))
+    builder = trt.Builder(trt_runtime._make_logger(trt))
     config = builder.create_builder_config()
     config.default_device_type = trt.DeviceType.DLA
     prof = builder.create_optimization_profile()

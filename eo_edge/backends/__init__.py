@@ -9,7 +9,7 @@ everything else.
 
 from __future__ import annotations
 
-from ..formats import BACKENDS
+from ..artifact.forms import BACKENDS
 from .base import Backend, Runner
 
 
@@ -20,7 +20,7 @@ def get_backend(name: str) -> Backend:
         EOEdgeError: unknown backend name.
         BackendUnavailable: the backend's runtime is not installed here (one-line message).
     """
-    from ..formats import check_backend
+    from ..artifact.forms import check_backend
 
     check_backend(name)
     if name == "onnxruntime":

@@ -3,7 +3,7 @@
 A :class:`Backend` turns a (precision-carrying) ONNX file into a deployable artifact
 (``build``) and opens an artifact for inference (``load`` -> :class:`Runner`).
 Precision lives in the ONNX file: FP32, FP16 (an FP16 ONNX with FP32 graph I/O) or INT8
-(an explicitly quantized QDQ ONNX). See ``eo_edge.compile``.
+(an explicitly quantized QDQ ONNX). See ``eo_edge.quantize.convert``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import EOEdgeError
 from ..resource import Closeable
 
 
@@ -35,17 +36,43 @@ class Runner(Closeable, ABC):
         self.path = Path(path)
         self.metadata = metadata
 
-    @abstractmethod
     def infer(self, x: np.ndarray) -> np.ndarray:
-        """Run the model.
+        """Run the model: check ``x`` against the artifact's own config, then :meth:`_infer` (the
+        template of every backend, so no runner accepts what the artifact was not made for).
 
         Args:
-            x: preprocessed images, float32, shape (N, 3, H, W), normalised with the
-               model's mean/std (see ``eo_edge.data.transforms.preprocess``).
+            x: preprocessed images, float32, shape (N, C, S, S) with C the config's band count and
+               S its input size, normalised with the model's mean/std (see
+               ``eo_edge.data.transforms.preprocess``); other float dtypes are cast to float32.
 
         Returns:
             logits, float32, shape (N, num_classes).
+
+        Raises:
+            EOEdgeError: the artifact has an eo-edge config and ``x`` is not (N, C, S, S) as it says (one line).
         """
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        want = self.input_chw  # None: a graph without an eo-edge config (a probe), run as it is
+        if want is not None and (x.ndim != 4 or x.shape[1:] != want):
+            raise EOEdgeError(f"{self.path.name}: input must have shape (N, {', '.join(map(str, want))}), "
+                              f"got {tuple(x.shape)}")
+        return self._infer(x)
+
+    @abstractmethod
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        """The backend's run: ``x`` float32 (N, C, S, S), C-contiguous and checked -> logits float32 (N, classes)."""
+
+    @property
+    def input_chw(self) -> tuple[int, int, int] | None:
+        """``(C, S, S)`` the artifact's config declares (bands, input size), or ``None`` without a config."""
+        if not hasattr(self, "_input_chw"):
+            cfg = self.metadata.get("config") if isinstance(self.metadata, dict) else None
+            try:
+                s = int(cfg["input_size"])
+                self._input_chw = (len(cfg.get("mean") or (0, 0, 0)), s, s)
+            except (TypeError, KeyError, ValueError):
+                self._input_chw = None
+        return self._input_chw
 
     @property
     def temperature(self) -> float:
@@ -64,7 +91,7 @@ class Runner(Closeable, ABC):
         Returns:
             float64 (N, num_classes), rows summing to 1.
         """
-        from ..metrics import softmax
+        from ..metrics.stats import softmax
 
         return softmax(self.infer(x), self.temperature)
 

@@ -56,7 +56,7 @@ class OnnxRuntimeRunner(Runner):
             self.session = ort.InferenceSession(str(path), so, providers=providers or ["CPUExecutionProvider"])
         except Exception as e:  # noqa: BLE001 - InvalidProtobuf, NoSuchFile, Fail ...
             raise EOEdgeError(f"cannot load ONNX file {path}: {str(e).strip().splitlines()[0][:200]}") from None
-        from ..export import decode_metadata
+        from ..artifact.onnx_meta import decode_metadata
 
         md = decode_metadata(self.session.get_modelmeta().custom_metadata_map)
         super().__init__(path, md)
@@ -65,9 +65,8 @@ class OnnxRuntimeRunner(Runner):
         self.output_name = self.session.get_outputs()[0].name
         self.fixed_batch = self.session.get_inputs()[0].shape[0] if isinstance(self.session.get_inputs()[0].shape[0], int) else None
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
+    def _infer(self, x: np.ndarray) -> np.ndarray:
         """float32 (N, 3, S, S) -> logits float32 (N, C). A fixed-batch-1 graph is run image by image."""
-        x = np.ascontiguousarray(x, dtype=np.float32)
         if self.fixed_batch and len(x) != self.fixed_batch:
             return np.concatenate([self.session.run([self.output_name], {self.input_name: x[i:i + 1]})[0]
                                    for i in range(len(x))])

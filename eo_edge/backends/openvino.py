@@ -45,7 +45,7 @@ class OpenVINORunner(Runner):
 
     def __init__(self, path: Path, threads: int | None = None, cache_dir: Path | None = None):
         ov = _ov()
-        from ..export import read_metadata
+        from ..artifact.onnx_meta import read_metadata
 
         path = Path(path)
         core = ov.Core()
@@ -64,9 +64,9 @@ class OpenVINORunner(Runner):
         self._request = self.compiled.create_infer_request()
         self._out = self.compiled.output(0)
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
+    def _infer(self, x: np.ndarray) -> np.ndarray:
         """float32 (N, C, S, S) -> logits float32 (N, classes)."""
-        res = self._request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
+        res = self._request.infer({0: x})
         return np.array(res[self._out], dtype=np.float32, copy=True)
 
     def close(self) -> None:

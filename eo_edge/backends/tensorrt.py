@@ -30,186 +30,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..artifact.forms import engine_path, sidecar_path
+from ..artifact.onnx_meta import INPUT_NAME, decode_metadata
 from ..errors import BackendUnavailable, EOEdgeError
 from ..fileio import check_out_dir, sha256_file, write_bytes, write_json
-from ..formats import PRECISIONS
 from .base import Backend
-from .trt_sidecar import (
-    SIDECAR_FORMAT,
-    check_portable,
-    jetpack_major,
-    load_sidecar,
-    read_board_model,
-    read_l4t_release,
-    sidecar_path,
-)
+from .trt_inspect import check_batches, check_precision, inspect_onnx
+from .trt_runtime import _first_error, import_tensorrt, process_logger, trt_major
+from .trt_sidecar import SIDECAR_FORMAT, check_portable, jetpack_major, load_sidecar, read_board_model, read_l4t_release
 
-UNAVAILABLE = (
-    "TensorRT backend unavailable: the 'tensorrt' Python package is not installed "
-    "(it ships with JetPack; on x86 use --backend onnxruntime)"
-)
-INPUT_NAME = "input"
 _log = logging.getLogger("eo_edge.tensorrt")
 
-
-def import_tensorrt() -> Any:
-    """``import tensorrt``, or raise :class:`BackendUnavailable` with one line."""
-    try:
-        import tensorrt as trt  # type: ignore[import-not-found]
-    except ImportError as e:
-        raise BackendUnavailable(UNAVAILABLE) from e
-    except OSError as e:  # package present, libnvinfer missing or mismatched
-        raise BackendUnavailable(f"TensorRT backend unavailable: cannot load the TensorRT libraries ({e})") from e
-    return trt
-
-
-def trt_major(version: str) -> int:
-    """Major version of a TensorRT version string (``"10.3.0"`` -> 10); 0 if unreadable."""
-    try:
-        return int(str(version).split(".")[0])
-    except ValueError:
-        return 0
-
-
-# -- ONNX inspection (pure; needs only the onnx package) ----------------------------------
-
-
-def inspect_onnx(onnx_path: str | Path) -> dict[str, Any]:
-    """What the TensorRT build needs to know about an ONNX file, without TensorRT.
-
-    Returns:
-        ``{"metadata": {key: str}`` (all ``metadata_props``, values as stored, e.g.
-        ``"eo_edge.config"``, ``"eo_edge.precision"``),
-        ``"inputs": {name: [dims]}`` (``-1`` for symbolic dims), ``"has_qdq": bool``
-        (QuantizeLinear/DequantizeLinear nodes: explicit INT8), ``"has_fp16": bool``
-        (FLOAT16 initializers or Casts to FLOAT16)``}``.
-
-    Raises:
-        EOEdgeError: the file is missing or not a readable ONNX model.
-    """
-    import onnx  # type: ignore[import-not-found]
-
-    path = Path(onnx_path)
-    if not path.is_file():
-        raise EOEdgeError(f"ONNX file not found: {path}")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # onnx raises DecodeError / ValueError / OSError
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise EOEdgeError(f"cannot read ONNX file {path}: {reason}") from e
-    graph = model.graph
-    init_names = {i.name for i in graph.initializer}
-    inputs = {}
-    for vi in graph.input:
-        if vi.name in init_names:
-            continue
-        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in vi.type.tensor_type.shape.dim]
-        inputs[vi.name] = dims
-    fp16 = onnx.TensorProto.FLOAT16
-    ops = {n.op_type for n in graph.node}
-    has_fp16 = any(i.data_type == fp16 for i in graph.initializer) or any(
-        n.op_type == "Cast" and any(a.name == "to" and a.i == fp16 for a in n.attribute) for n in graph.node
-    )
-    return {
-        "metadata": {p.key: p.value for p in model.metadata_props},
-        "inputs": inputs,
-        "has_qdq": bool(ops & {"QuantizeLinear", "DequantizeLinear"}),
-        "has_fp16": has_fp16,
-    }
-
-
-def decode_metadata(props: dict[str, str]) -> dict[str, Any]:
-    """ONNX ``metadata_props`` -> the eo-edge model metadata, decoded exactly as the ONNX
-    Runtime runner does (:func:`eo_edge.export.decode_metadata`: ``eo_edge.*`` keys, prefix
-    stripped, JSON values decoded), e.g. ``{"config": {...}, "precision": "int8", ...}``."""
-    from ..export import decode_metadata as _decode
-
-    return _decode(dict(props))
-
-
-def check_precision(precision: str, info: dict[str, Any], onnx_name: str = "the ONNX file") -> None:
-    """Refuse a build whose requested precision is not the one the ONNX carries.
-
-    Pure function. With a strongly typed network (TensorRT >= 10) precision comes only
-    from the graph, so a mismatch would silently build another precision.
-
-    Args:
-        precision: ``"fp32"``, ``"fp16"`` or ``"int8"``.
-        info: :func:`inspect_onnx` result.
-
-    Raises:
-        EOEdgeError: unknown precision, or the ONNX carries another one (one line).
-    """
-    if precision not in PRECISIONS:
-        raise EOEdgeError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
-    meta = decode_metadata(info.get("metadata", {}))
-    declared = meta.get("precision")
-    if isinstance(declared, str) and declared in PRECISIONS and declared != precision:
-        raise EOEdgeError(f"{onnx_name} was exported as {declared}, not {precision}; build the engine as {declared}")
-    qdq, fp16 = bool(info.get("has_qdq")), bool(info.get("has_fp16"))
-    carried = "int8" if qdq else ("fp16" if fp16 else "fp32")
-    if carried != precision:
-        what = {"int8": "an explicitly quantized (QDQ) ONNX", "fp16": "an FP16 ONNX", "fp32": "an FP32 ONNX"}
-        raise EOEdgeError(
-            f"precision {precision} needs {what[precision]}, but {onnx_name} is {what[carried]}; "
-            + (f"make one with `eo-edge compile --{precision}`" if precision != "fp32" else "use the FP32 file from `eo-edge export`")
-        )
-
-
-def check_batches(min_batch: int, opt_batch: int, max_batch: int) -> None:
-    """Pure check ``1 <= min_batch <= opt_batch <= max_batch``.
-
-    Raises:
-        EOEdgeError: otherwise (one line).
-    """
-    if not (1 <= min_batch <= opt_batch <= max_batch):
-        raise EOEdgeError(
-            f"batch sizes must satisfy 1 <= min <= opt <= max, got min={min_batch} opt={opt_batch} max={max_batch}"
-        )
-
-
-# -- TensorRT logger --------------------------------------------------------------------
-
-
-_LOGGERS: dict[int, Any] = {}
-
-
-def process_logger(trt: Any) -> Any:
-    """The one TensorRT logger of this process (TensorRT keeps the first logger it is given
-    globally; Polygraphy likewise uses a single logger): made on first use, per ``tensorrt``
-    module. Its ``errors`` list is cleared by the caller before each build."""
-    key = id(trt)
-    if key not in _LOGGERS:
-        _LOGGERS[key] = _make_logger(trt)
-    return _LOGGERS[key]
-
-
-def _make_logger(trt: Any) -> Any:
-    """An ``ILogger`` that forwards warnings and errors to :mod:`logging` and keeps the
-    errors, so a failed build can be reported in one line (Developer Guide, "The Python
-    API > The Build Phase": custom loggers derive from ``trt.ILogger``)."""
-
-    class CollectingLogger(trt.ILogger):  # type: ignore[misc, name-defined]
-        def __init__(self) -> None:
-            trt.ILogger.__init__(self)
-            self.errors: list[str] = []
-
-        def log(self, severity: Any, msg: str) -> None:
-            sev = trt.ILogger.Severity
-            if severity in (sev.INTERNAL_ERROR, sev.ERROR):
-                self.errors.append(str(msg))
-                _log.error("TensorRT: %s", msg)
-            elif severity == sev.WARNING:
-                _log.warning("TensorRT: %s", msg)
-            else:
-                _log.debug("TensorRT: %s", msg)
-
-    return CollectingLogger()
-
-
-def _first_error(logger: Any, default: str) -> str:
-    errors = getattr(logger, "errors", [])
-    return (errors[0].strip().splitlines()[0][:300] if errors else default)
 
 
 # -- the backend ------------------------------------------------------------------------
@@ -408,7 +239,7 @@ class TensorRTBackend(Backend):
         onnx_path, engine_dir = Path(onnx_path), Path(engine_dir)
         engine_dir.mkdir(parents=True, exist_ok=True)
         sha = sha256_file(onnx_path)
-        eng = engine_dir / f"{onnx_path.stem}.{sha[:12]}.engine"
+        eng = engine_path(onnx_path, engine_dir, sha)
         if eng.is_file() and sidecar_path(eng).is_file():
             side = load_sidecar(eng)
             from .cuda_mem import open_cuda
@@ -557,4 +388,4 @@ class TensorRTBackend(Backend):
 
 from .trt_runner import TensorRTRunner  # noqa: E402  (re-export; imports no CUDA/TensorRT)
 
-__all__ = ["TensorRTBackend", "TensorRTRunner", "inspect_onnx", "check_precision", "check_batches"]
+__all__ = ["TensorRTBackend", "TensorRTRunner"]

@@ -29,11 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from ..artifact.onnx_meta import INPUT_NAME
 from ..errors import EOEdgeError
 from .base import Runner
 from .cuda_mem import CudaApi
-
-INPUT_NAME = "input"
 
 
 class TensorRTRunner(Runner):
@@ -107,7 +106,7 @@ class TensorRTRunner(Runner):
 
     # -- public -------------------------------------------------------------------------
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
+    def _infer(self, x: np.ndarray) -> np.ndarray:
         """Run the engine.
 
         Args:

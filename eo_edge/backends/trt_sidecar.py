@@ -18,9 +18,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..artifact.forms import sidecar_path
 from ..errors import EOEdgeError
+from ..schemas import ENGINE_SIDECAR as SIDECAR_FORMAT
 
-SIDECAR_FORMAT = "eo-edge-tensorrt-engine/1"
 #: Keys that must match between the sidecar and the current machine.
 PORTABILITY_KEYS = ("tensorrt_version", "gpu_name", "compute_capability")
 #: Compared only when both sides know them: every Orin module reports the GPU name "Orin"
@@ -30,12 +31,6 @@ OPTIONAL_KEYS = ("board_model",)
 _L4T = re.compile(r"#\s*R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)")
 #: Jetson Linux (L4T) major release -> JetPack major version (JetPack release notes).
 _JETPACK_MAJOR = {32: "4", 34: "5", 35: "5", 36: "6", 38: "7", 39: "7"}
-
-
-def sidecar_path(engine_path: str | Path) -> Path:
-    """``model.engine`` -> ``model.engine.json``."""
-    p = Path(engine_path)
-    return p.with_name(p.name + ".json")
 
 
 def parse_l4t_release(text: str) -> str | None:

@@ -1,6 +1,7 @@
 """EuroSAT data: decoding and caching, the committed split, preprocessing, download."""
 
-from .prepare import EUROSAT_CLASSES, PreparedData, load_prepared, prepare
+from .dataset import EUROSAT_CLASSES, PreparedData, load_prepared
+from .prepare import prepare
 from .split import calibration_indices, split_indices
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, preprocess
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import EOEdgeError
 from ..fileio import sha256_file
+from .dataset import EUROSAT_SHA256
 
 __all__ = ["EUROSAT_SHA256", "EUROSAT_URL", "download"]
 
@@ -29,7 +30,6 @@ EUROSAT_URL = "https://madm.dfki.de/files/sentinel/EuroSAT.zip"
 #: sha256 of the EuroSAT.zip copy this project was developed with (95,739,400 bytes). The
 #: official archive at :data:`EUROSAT_URL` should have the same digest; if the host ever
 #: re-packs the file, download() fails with a checksum error instead of using other data.
-EUROSAT_SHA256 = "be037fefc54d0eeefb5079788835202f4031a612d2caa23224142455931ba40a"
 
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 _CONTENT_RANGE_RE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
@@ -255,8 +255,14 @@ class _Progress:
 
     def __init__(self, name: str):
         from rich.console import Console
-        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                                   TimeRemainingColumn, TransferSpeedColumn)
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
 
         self._progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                                   TransferSpeedColumn(), TimeRemainingColumn(),

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .prepare import load_prepared, prepare
+from ..assets import CALIBRATION_DIR, TEST_SUBSET_DIR
+from ..defaults import CALIB_SIZE
+from .dataset import load_prepared
+from .prepare import prepare
 from .split import calibration_indices, split_indices
-from .subsets import CALIBRATION_DIR, TEST_SUBSET_DIR, copy_from_archive
+from .subsets import copy_from_archive
 
 
 def test_subset_names(data, per_class: int = 100, seed: int = 0) -> list[str]:
@@ -34,7 +37,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as td:
         prepare(a.archive, td, progress=False)
         d = load_prepared(td)
-        copy_from_archive(a.archive, [d.names[i] for i in calibration_indices(d, 512)], CALIBRATION_DIR)
+        copy_from_archive(a.archive, [d.names[i] for i in calibration_indices(d, CALIB_SIZE)], CALIBRATION_DIR)
         copy_from_archive(a.archive, test_subset_names(d), TEST_SUBSET_DIR)
 
 

@@ -16,7 +16,8 @@ from typing import Callable
 import numpy as np
 
 from ..errors import EOEdgeError
-from .prepare import EUROSAT_CLASSES, PreparedData, load_prepared, prepare
+from .dataset import EUROSAT_CLASSES, PreparedData, load_prepared
+from .prepare import prepare
 from .split import split_indices
 
 
@@ -196,8 +197,9 @@ def calibration_set(cfg, n: int, home: Path | None, folder: Path | None = None, 
     """
     import hashlib
 
+    from ..assets import CALIBRATION_DIR
     from .split import calibration_indices
-    from .subsets import CALIBRATION_DIR, load_flat_images
+    from .subsets import load_flat_images
 
     own = model_dataset(cfg)
     if folder is None and own is not None and Path(own).name != "eurosat":

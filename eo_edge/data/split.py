@@ -15,8 +15,10 @@ from importlib import resources
 
 import numpy as np
 
+from ..defaults import CALIB_SIZE
 from ..errors import EOEdgeError
-from .prepare import PreparedData, natural_key
+from ..schemas import SPLIT
+from .dataset import PreparedData, natural_key
 
 SPLITS = ("train", "val", "test")
 RATIOS = (0.70, 0.15, 0.15)
@@ -62,7 +64,7 @@ def encode_split(split: dict[str, list[str]]) -> dict:
     for cls in body:
         for s in SPLITS:
             body[cls][s].sort()
-    return {"format": "eo-edge-split/1", "dataset": "EuroSAT RGB", "seed": SEED, "ratios": list(RATIOS),
+    return {"format": SPLIT, "dataset": "EuroSAT RGB", "seed": SEED, "ratios": list(RATIOS),
             "method": "eo_edge.data.split.make_split", "classes": body}
 
 
@@ -134,7 +136,7 @@ def train_rows(data: PreparedData, limit: int | None = None, seed: int = 0) -> n
     return np.sort(np.random.default_rng(seed).permutation(rows)[:limit])
 
 
-def calibration_indices(data: PreparedData, n: int = 512, seed: int = SEED) -> np.ndarray:
+def calibration_indices(data: PreparedData, n: int = CALIB_SIZE, seed: int = SEED) -> np.ndarray:
     """A stratified, seeded subset of ``n`` training images for INT8 calibration.
 
     Each class gets a share proportional to its size in the train split (largest

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EOEdgeError
-from .prepare import IMAGE_EXTS, decode_image, natural_key
-
 from ..assets import CALIBRATION_DIR, TEST_SUBSET_DIR  # noqa: F401  (re-exported; located in one place)
+from ..errors import EOEdgeError
+from .dataset import natural_key
+from .decode import IMAGE_EXTS, decode_image
 
 
 def copy_from_archive(archive: Path, names: list[str], dest: Path) -> int:

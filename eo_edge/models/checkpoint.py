@@ -13,11 +13,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..artifact.config import ModelConfig
 from ..errors import EOEdgeError
 from ..fileio import atomic_path, sha256_file
-from .registry import PRESETS, ModelConfig, create_model, default_config
+from ..schemas import CHECKPOINT
+from .registry import PRESETS, create_model, default_config
 
-FORMAT = "eo-edge-ckpt/1"
+FORMAT = CHECKPOINT
 
 
 def save_checkpoint(path: str | os.PathLike, model, cfg: ModelConfig, meta: dict[str, Any] | None = None,
@@ -123,6 +125,7 @@ def infer_arch(state_dict: dict[str, Any]) -> str | None:
 
 def _torch_load(path: Path) -> Any:
     import pickle
+    import warnings
     import zipfile
 
     import torch
@@ -135,7 +138,9 @@ def _torch_load(path: Path) -> Any:
         raise EOEdgeError(f"{path} is an ONNX file, not a PyTorch checkpoint (.pt); give the checkpoint it was "
                           "exported from")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a plain pickle: torch warns about its protocol, then refuses it below
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
         text = str(e)
         glob = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)

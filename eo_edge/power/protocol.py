@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..defaults import POWER_IDLE_S, POWER_SETTLE_S, POWER_WINDOW_S
 from ..errors import EOEdgeError
 from .base import PowerSampler
 
@@ -24,9 +25,9 @@ from .base import PowerSampler
 class PowerProtocol:
     """Protocol knobs, in seconds and counts (defaults: the README's protocol)."""
 
-    idle_s: float = 10.0
-    settle_s: float = 5.0
-    window_s: float = 30.0
+    idle_s: float = POWER_IDLE_S
+    settle_s: float = POWER_SETTLE_S
+    window_s: float = POWER_WINDOW_S
     min_samples: int = 100
 
     def check(self) -> None:

@@ -11,11 +11,13 @@ One concern per module:
 * :mod:`.writer`: :func:`write_report` (``report.md`` plus the figures).
 """
 
+from ..artifact.forms import PRECISIONS
+from ..schemas import MAX_SAMPLES, cap_samples
 from .compare import compare_markdown
 from .formatting import FORMATS, fmt, fmt_millions, fmt_signed
 from .markdown import CONSOLE_COLUMNS, MAIN_COLUMNS, PAPER, print_table, render_markdown
 from .plots import PLOTS, pareto_front, plot_all
-from .schema import MAX_SAMPLES, NA, PRECISIONS, ROLES, SCHEMA, cap_samples, check, load_run, validate
+from .schema import NA, ROLES, SCHEMA, check, load_run, validate
 from .writer import write_report
 
 __all__ = ["CONSOLE_COLUMNS", "FORMATS", "MAIN_COLUMNS", "MAX_SAMPLES", "NA", "PAPER", "PLOTS", "PRECISIONS", "ROLES",

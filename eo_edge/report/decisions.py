@@ -130,7 +130,7 @@ def fault_section(run: dict) -> str:
     return ("## Fault tolerance\n\n"
             f"Top-1 % (mean / worst over {f0['repeats']} seeded trials) with k random bits flipped in the stored "
             f"weights (any bit position: the single-event-upset model), on {f0['n_images']} of the images, "
-            "ONNX Runtime (`eo_edge.faults`; `eo-edge faults` runs the full per-bit-class campaign). Float "
+            "ONNX Runtime (`eo_edge.measure.faults`; `eo-edge faults` runs the full per-bit-class campaign). Float "
             "exponent bits can make one weight ~1e37 (FP32) or x65,536 (FP16); an int8 flip is bounded by 128 x "
             "its scale.\n\n"
             + _md_table(["Artifact", "Role", "Weights", "Clean %"] + [f"k = {k}" for k in ks], rows))

@@ -19,7 +19,7 @@ fraction of peak (%)      100 x peak_fraction         1 decimal
 latency ratio (x)         latency_ratio.*             3 decimals (``0.300``)
 ========================  ==========================  =========================
 
-MACs = multiply-accumulates, FLOPs = 2 x MACs (see :mod:`eo_edge.flops`).
+MACs = multiply-accumulates, FLOPs = 2 x MACs (see :mod:`eo_edge.measure.flops`).
 """
 
 from __future__ import annotations

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Any, Callable
 
-from .formatting import (_artifacts, _by_name, _get, _md_table, _peak_pct, _power_energy, _power_mean, fmt,
-                         fmt_millions, fmt_signed)
-from .decisions import (decision_section, fault_section, gate_cell, host_load_section, paired_rows, provenance_section,
-                        top1_ci)
+from .decisions import (
+    decision_section,
+    fault_section,
+    gate_cell,
+    host_load_section,
+    paired_rows,
+    provenance_section,
+    top1_ci,
+)
+from .formatting import (
+    _artifacts,
+    _by_name,
+    _get,
+    _md_table,
+    _peak_pct,
+    _power_energy,
+    _power_mean,
+    fmt,
+    fmt_millions,
+    fmt_signed,
+)
 from .schema import NA
 
 PAPER = "Le et al. (arXiv 2411.00209)"
@@ -86,7 +102,7 @@ def _protocol_section(run: dict) -> str:
         + f"; {p.get('threads', NA)} thread(s). p50/p90/p99 are percentiles of the per-image latencies in ms.",
         f"- Throughput: batch {p.get('throughput_batch', NA)}, images per second.",
         "- MACs = multiply-accumulates, FLOPs = 2 x MACs (Conv/Gemm/MatMul of the ONNX graph at the "
-        "stated input size; `eo_edge.flops`).",
+        "stated input size; `eo_edge.measure.flops`).",
     ]
     peak = run.get("peak") or {}
     by_be = run.get("peak_by_backend") or {}
@@ -194,7 +210,7 @@ def _robustness_section(run: dict) -> str:
     if not rows:
         return ""
     return ("## Robustness (top-1 % under corruption)\n\nImageNet-C corruptions (Hendrycks & Dietterich, "
-            "ICLR 2019) scaled to the image size, see `eo_edge.corruptions`; mean over the severities run.\n\n"
+            "ICLR 2019) scaled to the image size, see `eo_edge.measure.corruptions`; mean over the severities run.\n\n"
             + _md_table(["Artifact", "Corruption", "Clean", "s1", "s2", "s3", "s4", "s5", "Mean"], rows,
                         ["l", "l"] + ["r"] * 7))
 

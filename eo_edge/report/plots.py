@@ -19,10 +19,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..artifact.forms import PRECISIONS
 from ..errors import EOEdgeError
 from ..fileio import atomic_path
 from .formatting import _artifacts, _get, fmt, role_of
-from .schema import PRECISIONS, ROLES
+from .schema import ROLES
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:

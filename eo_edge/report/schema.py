@@ -11,15 +11,15 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
+from ..artifact.forms import PRECISIONS
 from ..errors import EOEdgeError
-from ..formats import PRECISIONS
+from ..schemas import BENCH as SCHEMA
+from ..schemas import MAX_SAMPLES, accepts, cap_samples  # noqa: F401  (the record rules; re-exported)
 
-SCHEMA = "eo-edge-bench/1"
 ROLES = ("student", "baseline", "teacher")
 #: at most this many raw latency samples are stored per artifact
-MAX_SAMPLES = 2000
 #: `power.source` when no power source was readable; the report also prints null as this
 NA = "n/a"
 
@@ -75,7 +75,7 @@ def validate(run: Any) -> list[str]:
     if not isinstance(run, dict):
         return [f"run: expected a JSON object, got {type(run).__name__}"]
     schema = v.key(run, "schema", "", "str")
-    if schema is not None and schema != SCHEMA:
+    if schema is not None and not accepts(SCHEMA, schema):
         v.add("schema", f"expected {SCHEMA!r}, got {schema!r}")
     created = v.key(run, "created", "", "str")
     if created is not None:
@@ -274,15 +274,3 @@ def load_run(path: str | Path) -> dict[str, Any]:
     check(run)
     return run
 
-
-def cap_samples(samples: Sequence[float], cap: int = MAX_SAMPLES) -> tuple[list, int]:
-    """The latency samples to store as ``latency_ms.samples``: at most ``cap`` of them.
-
-    Every ``stride``-th sample in time order, ``stride = ceil(len(samples) / cap)`` (1, all
-    of them, when they fit). Percentiles are computed from all samples, not from these.
-
-    Returns:
-        ``(kept samples, stride)``; the stride is stored as ``latency_ms.samples_stride``.
-    """
-    stride = max(1, -(-len(samples) // cap))
-    return list(samples[::stride]), stride

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from ..errors import EOEdgeError
 from ..fileio import write_bytes
+from .formatting import with_display_roles
 from .markdown import render_markdown
 from .plots import plot_all
-from .formatting import with_display_roles
 from .schema import check
 
 RUN_FILES = ("bench.json", "report.md", "*.png")
@@ -75,14 +75,14 @@ def write_report(run: dict, out_dir: str | Path) -> dict[str, Path]:
     curves = {a["name"]: a["decision"]["risk_coverage"] for a in run.get("artifacts", [])
               if (a.get("decision") or {}).get("risk_coverage", {}).get("coverage_pct")}
     if curves:
-        from ..metrics import plot_risk_coverage
+        from ..metrics.stats import plot_risk_coverage
 
         tgt = next((a["decision"]["at_threshold"]["target_accuracy_pct"] for a in run["artifacts"]
                     if (a.get("decision") or {}).get("at_threshold")), 99.0)
         pngs.append(plot_risk_coverage(curves, out / "risk_coverage.png", target_pct=tgt))
     cals = {a["name"]: a["calibration"] for a in run.get("artifacts", []) if (a.get("calibration") or {}).get("bins")}
     if cals:
-        from ..metrics import plot_reliability_curves
+        from ..metrics.stats import plot_reliability_curves
 
         pngs.append(plot_reliability_curves(cals, out / "reliability.png"))
     captions = {"accuracy_vs_latency.png": "Top-1 vs p50 latency, Pareto front dashed",

@@ -1,0 +1,5 @@
+"""``python -m eo_edge.cli``: the ``eo-edge`` console script."""
+
+from . import main
+
+main()

@@ -1,0 +1,127 @@
+"""Decoding one image file (JPEG/PNG/... through Pillow, GeoTIFF through tifffile) into a uint8 or multispectral array."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from ..errors import EOEdgeError
+from .dataset import IMAGE_SIZE
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
+
+
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
+
+
+DTYPES = (np.uint8, np.uint16, np.int16, np.float32)
+
+
+def band_names(n: int, dtype) -> list[str]:
+    """Names of ``n`` bands: RGB for 3-band uint8, Sentinel-2 L1C order for 13 bands, else band1..bandN."""
+    if n == 3 and np.dtype(dtype) == np.uint8:
+        return ["R", "G", "B"]
+    if n == len(S2_BANDS):
+        return list(S2_BANDS)
+    return [f"band{i + 1}" for i in range(n)]
+
+
+def select_bands(spec: str, names: list[str]) -> list[int]:
+    """Band indices for ``--bands``: names (``B04,B03,B02``) or 1-based band numbers (``4,3,2``,
+    GDAL's convention), in the order given.
+
+    Raises:
+        EOEdgeError: an unknown name or number, or a band given twice.
+    """
+    out = []
+    for tok in (t.strip() for t in spec.split(",") if t.strip()):
+        if tok in names:
+            out.append(names.index(tok))
+        elif tok.isdigit() and 1 <= int(tok) <= len(names):
+            out.append(int(tok) - 1)
+        else:
+            raise EOEdgeError(f"--bands: unknown band {tok!r}; this data has {', '.join(names)} (or 1..{len(names)})")
+    if not out or len(set(out)) != len(out):
+        raise EOEdgeError(f"--bands {spec!r}: give each band once")
+    return out
+
+
+def decode_tiff(data: bytes, size: int | None = None) -> tuple[np.ndarray, str | None]:
+    """Decode a (Geo)TIFF with tifffile: (H, W, C), every band, values exact in their own dtype
+    (uint8, uint16, int16, float32; float64 becomes float32). ``size``: bilinear resize (reported).
+
+    Raises:
+        ValueError: unreadable, or an unsupported dtype/layout.
+    """
+    import tifffile
+
+    try:
+        arr = tifffile.imread(io.BytesIO(data))
+    except Exception as e:  # noqa: BLE001 - tifffile raises many types for bad files
+        raise ValueError(f"{type(e).__name__}: {e}") from None
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    elif arr.ndim == 3 and arr.shape[0] <= 32 and arr.shape[0] < arr.shape[-1]:
+        arr = np.moveaxis(arr, 0, -1)  # planar (C, H, W) -> (H, W, C)
+    if arr.ndim != 3:
+        raise ValueError(f"TIFF of shape {arr.shape}: expected (H, W, bands)")
+    if arr.dtype == np.float64:
+        arr = arr.astype(np.float32)
+    if arr.dtype.type not in DTYPES:
+        raise ValueError(f"TIFF of dtype {arr.dtype}: supported are uint8, uint16, int16, float32")
+    note = None
+    if size is not None and arr.shape[:2] != (size, size):
+        from .transforms import resize_bilinear
+
+        note = f"size {arr.shape[1]}x{arr.shape[0]}->{size}x{size}"
+        r = resize_bilinear(arr[None].astype(np.float32), size)[0]
+        arr = (np.rint(r) if arr.dtype.kind in "ui" else r).astype(arr.dtype)
+    return np.ascontiguousarray(arr), note
+
+
+def decode_image(data: bytes, size: int | None = IMAGE_SIZE) -> tuple[np.ndarray, str | None]:
+    """Decode one image file's bytes to an (H, W, 3) uint8 RGB array.
+
+    Args:
+        size: resize to ``size`` x ``size`` (bilinear; reported in the note), or None to keep the
+            image's own size.
+
+    Returns:
+        ``(array, note)``: ``note`` says what was converted (mode, size), else None.
+
+    Raises:
+        ValueError: the bytes are not a readable image (truncated, corrupt, not an image).
+    """
+    from PIL import Image
+
+    if data[:4] in TIFF_MAGIC:  # every band, exact values (no 8-bit conversion)
+        return decode_tiff(data, size)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+                # converting would clip every value above 255 (a 16-bit EO image is mostly above)
+                raise ValueError(f"{im.mode} ({'16' if '16' in im.mode else '32'}-bit) non-TIFF image: an 8-bit "
+                                 "conversion would saturate it at 255 (save 16-bit bands as TIFF: read exactly)")
+            notes = []
+            if im.mode != "RGB":
+                notes.append(f"mode {im.mode}->RGB")
+                if im.mode in ("RGBA", "LA", "P"):
+                    im = im.convert("RGBA")
+                    bg = Image.new("RGBA", im.size, (0, 0, 0, 255))
+                    im = Image.alpha_composite(bg, im)
+                im = im.convert("RGB")
+            if size is not None and im.size != (size, size):
+                notes.append(f"size {im.size[0]}x{im.size[1]}->{size}x{size}")
+                im = im.resize((size, size), Image.Resampling.BILINEAR)
+            arr = np.asarray(im, dtype=np.uint8).copy()
+    except ValueError as e:
+        raise ValueError(str(e)) from None
+    except Exception as e:  # Pillow raises many types for bad files
+        raise ValueError(f"{type(e).__name__}: {e}") from None
+    return arr, ("; ".join(notes) or None)
+
+
+#: Sentinel-2 L1C band order of EuroSAT MS's 13-band GeoTIFFs (B8A after B08)
+S2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B08A", "B09", "B10", "B11", "B12")
