@@ -34,7 +34,7 @@ def parse(text: str) -> dict:
         if len(cells) < 2 or not re.fullmatch(r"[A-Z][A-Za-z0-9]*", cells[0]) or cells[0] == "Operator":
             continue
         if cells[1].startswith("Y"):
-            types = [t.strip() for t in (cells[2] if len(cells) > 2 else "").split(",") if t.strip()]
+            types = [t for t in re.split(r"[,\s]+", cells[2] if len(cells) > 2 else "") if t]  # 10.0 Split lacks a comma
             ops[cells[0]] = {"types": types, "restricted": bool(len(cells) > 3 and cells[3])}
         elif cells[1].startswith("N"):
             unsupported.append(cells[0])

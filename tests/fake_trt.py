@@ -1,9 +1,13 @@
-"""A stand-in ``tensorrt`` module and CUDA API for tests, as strict as the rule table.
+"""A stand-in ``tensorrt`` module and CUDA API for tests, as strict as upstream's published support.
 
 :func:`fake_tensorrt` returns a module with the parts of the TensorRT Python API eo-edge uses.
-Its ONNX parser rejects every file the rule table (:mod:`eo_edge.trt_rules`) says that release
-rejects; a DLA build with a dynamic profile fails (DLA restrictions); ``set_timing_cache`` can
-return False; an engine computes what its source ONNX computes (ONNX Runtime on the CPU), so
+Its ONNX parser rejects what :mod:`trt_reference` says that release rejects: onnx-tensorrt's own
+``docs/operators.md`` for the release (vendored under ``tests/data/onnx-tensorrt/``, see its
+``SOURCES.md``; the newest page not newer than the fake's ``version``) plus the Q/DQ rules of the
+TensorRT documentation, written independently of eo-edge's rule table (:mod:`eo_edge.trt_rules`,
+which the fake is used to test, and which ``tests/test_trt_reference.py`` checks row by row against
+the same pages). A DLA build with a dynamic profile fails (DLA restrictions); ``set_timing_cache``
+can return False; an engine computes what its source ONNX computes (ONNX Runtime on the CPU), so
 accuracy measured through it is real. :class:`FakeCuda` is a numpy "device". :func:`install`
 puts both in place for a whole process (used by ``tests/fake_trt_cli.py``).
 """
@@ -16,10 +20,9 @@ import types
 
 import numpy as np
 
+import trt_reference
 from eo_edge.backends.cuda_mem import CudaApi
-from eo_edge.backends.tensorrt import inspect_onnx
-from eo_edge.trt_rules import target_for_version
-from eo_edge.trt_rules.check import check_file
+from eo_edge.backends.trt_inspect import inspect_onnx
 
 
 class _Enum:
@@ -30,10 +33,10 @@ class _Enum:
 
 def fake_tensorrt(version: str = "10.3.0", *, fail_build: bool = False, dla_cores: int = 2,
                   timing_cache_ok: bool = True) -> types.ModuleType:
-    """A stand-in ``tensorrt`` module, as strict as the rule table: its parser rejects every file
-    the table says that release rejects (:func:`eo_edge.trt_rules.check.check_file` for the
-    release's target), a DLA build with a dynamic profile fails (DLA restrictions), and
-    ``set_timing_cache`` returns ``timing_cache_ok``."""
+    """A stand-in ``tensorrt`` module: its parser rejects every file that onnx-tensorrt's
+    ``docs/operators.md`` for that release and the cited TensorRT documentation reject
+    (:func:`trt_reference.violations_for_file`; not eo-edge's rule table), a DLA build with a
+    dynamic profile fails (DLA restrictions), and ``set_timing_cache`` returns ``timing_cache_ok``."""
     trt = types.ModuleType("tensorrt")
     trt.__version__ = version
     trt.calls = []  # (what, args) in call order
@@ -84,7 +87,8 @@ def fake_tensorrt(version: str = "10.3.0", *, fail_build: bool = False, dla_core
 
         def parse_from_file(self, path: str) -> bool:
             rec(("parse", path))
-            self.errors = [v.line() for v in check_file(path, target_for_version(version))]
+            # upstream's published rules for this release, not eo_edge.trt_rules (issue 30)
+            self.errors = [v.line() for v in trt_reference.violations_for_file(path, version)]
             if self.errors:
                 return False
             self.network.onnx = path

@@ -2,9 +2,11 @@
 
 TensorRT cannot be installed on the machines that build eo-edge, so every TensorRT behaviour
 eo-edge relies on lives here, with its source, and is enforced in one place:
-:func:`eo_edge.trt_rules.check.check_model`. ``eo-edge check``, ``compile --backend tensorrt``,
-``bench --backend tensorrt`` and the tests' fake TensorRT all call it, so a test cannot pass where
-the table says TensorRT fails.
+:func:`eo_edge.trt_rules.check.check_model`. ``eo-edge check``, ``compile --backend tensorrt`` and
+``bench --backend tensorrt`` call it. The tests hold it to a source other than itself: their fake
+TensorRT (``tests/fake_trt.py``) rejects from onnx-tensorrt's own ``docs/operators.md`` pages, vendored
+with their commits in ``tests/data/onnx-tensorrt/``, and ``tests/test_trt_reference.py`` fails when a
+row of this table differs from its page or when the double and ``check`` disagree on a file.
 
 Data files (package data, read with :mod:`importlib.resources`):
 
