@@ -135,3 +135,21 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
         return json.loads(p.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
         raise EOEdgeError(f"{p} is not valid JSON: {str(e).splitlines()[0][:150]}") from None
+
+
+def load_onnx(path: str | Path, *, external_data: bool = False):
+    """Read an ONNX file into an ``onnx.ModelProto`` (no checks beyond parsing).
+
+    Raises:
+        EOEdgeError: missing file, or not a readable ONNX model (one line naming it).
+    """
+    import onnx
+
+    p = Path(path)
+    if not p.is_file():
+        raise EOEdgeError(f"ONNX file not found: {p}")
+    try:
+        return onnx.load(str(p), load_external_data=external_data)
+    except Exception as e:  # noqa: BLE001 - DecodeError, ValueError, missing external data ...
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:150]
+        raise EOEdgeError(f"cannot read ONNX file {p}: {reason}") from None

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from . import __version__
+
 
 def cpu_name() -> str:
     """CPU model name from /proc/cpuinfo (Linux), else ``platform.processor()``."""
@@ -126,3 +128,19 @@ def git_commit(path: Path | None = None) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return (r.stdout.strip() + ("+dirty" if dirty else "")) if r.returncode == 0 else None
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions of the tools an artifact depends on."""
+    import onnx
+    import onnxruntime
+
+    v = {"eo-edge": __version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+         "python": platform.python_version()}
+    try:
+        import torch
+
+        v["torch"] = torch.__version__
+    except ImportError:
+        pass
+    return v

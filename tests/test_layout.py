@@ -203,7 +203,8 @@ def test_graph_io_names_and_file_names_have_one_home():
 
 
 def test_onnx_read_errors_have_one_wording(tmp_path):
-    from eo_edge.artifact.onnx_meta import load_onnx, open_artifact, read_metadata
+    from eo_edge.fileio import load_onnx
+    from eo_edge.artifact.onnx_meta import open_artifact, read_metadata
     from eo_edge.errors import EOEdgeError
     from eo_edge.measure.flops import count_macs
 

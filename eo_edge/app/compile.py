@@ -9,35 +9,20 @@ previous file (if any) untouched.
 from __future__ import annotations
 
 import os
-import platform
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import __version__, schemas
+from .. import schemas
 from ..artifact.forms import engine_path, sidecar_path
 from ..defaults import CALIB_SIZE, MAX_DROP_PTS, check_max_drop
 from ..errors import EOEdgeError
 from ..fileio import check_not_input, check_out_dir, sha256_file, write_json
 from ..gate import passes
-
-
-def tool_versions() -> dict[str, str]:
-    """Versions of the tools an artifact depends on."""
-    import onnx
-    import onnxruntime
-
-    v = {"eo-edge": __version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
-         "python": platform.python_version()}
-    try:
-        import torch
-
-        v["torch"] = torch.__version__
-    except ImportError:
-        pass
-    return v
+from ..hostinfo import tool_versions
+from ..trt_rules.check import verdict_line
 
 
 @dataclass
@@ -269,7 +254,6 @@ def run_compile(model: Path, o: CompileOptions, *, json_out: Path | None = None,
                 if o.max_drop is not None and not g["passed"]:
                     raise EOEdgeError(f"accuracy gate failed: {dest.name} drops {g['drop']:.2f} pts "
                                       f"(> --max-drop {o.max_drop}); nothing written, {dest.name} left as it was")
-            from .preflight import verdict_line
 
             line = verdict_line(tmp).replace(tmp.name, dest.name)
             if prec == "int8" and act == "u8":

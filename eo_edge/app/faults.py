@@ -20,8 +20,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..artifact.onnx_meta import load_onnx
 from ..errors import EOEdgeError
+from ..fileio import load_onnx
+from ..hostinfo import tool_versions
 from ..schemas import FAULTS as SCHEMA
 
 BATCH = 256  # images per session.run: the batch size of `eo-edge eval`
@@ -226,7 +227,6 @@ def run_faults(paths: list[Path], o: FaultOptions, *, command: str = "", quiet: 
     from ..fileio import sha256_file
     from ..hostinfo import cpu_name
     from ..measure.faults import run_campaign
-    from .compile import tool_versions
 
     ks, files = validate(paths, o)
     cache: dict[tuple, tuple] = {}

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..artifact.onnx_meta import load_onnx
 from ..errors import EOEdgeError
+from ..fileio import load_onnx
 
 CHECKPOINT_EXTS = {".pt", ".pth", ".ckpt"}
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from ..fileio import load_onnx
 from ..schemas import CHECK as SCHEMA
 from ..trt_rules import load_target, target_names
-from ..trt_rules.check import check_model, load_onnx
+from ..trt_rules.check import check_model
 
 
 def shipped_tensorrt_files() -> list[Path]:
@@ -73,16 +74,6 @@ def run_check(paths: list[Path], targets: list[str] | None, *, dla: bool = False
             results.append({"file": str(path), "target": name, "tensorrt": t.tensorrt, "jetpack": t.jetpack, "dla": dla,
                             "n_violations": len(v), "violations": [x.as_dict() for x in v], "notes": list(t.notes)})
     return {"schema": SCHEMA, "ok": all(r["n_violations"] == 0 for r in results), "results": results}
-
-
-def verdict_line(path: Path) -> str:
-    """``"TensorRT preflight: pass on tensorrt-8.5, ..., fail on ..."`` for ``compile --int8``'s log."""
-    model = load_onnx(path)
-    counts = {n: len(check_model(model, n)) for n in target_names()}
-    ok = [n.split("-")[1] for n, c in counts.items() if c == 0]
-    bad = [f"{n.split('-')[1]} ({c})" for n, c in counts.items() if c]
-    parts = ([f"passes TensorRT {', '.join(ok)}"] if ok else []) + ([f"fails TensorRT {', '.join(bad)}"] if bad else [])
-    return f"TensorRT preflight ({path.name}): " + "; ".join(parts) + " (eo-edge check for details)"
 
 
 def run_openvino_check(paths: list[Path], *, log: Callable[[str], None] = print) -> dict[str, Any]:

@@ -14,28 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EOEdgeError
+from ..fileio import load_onnx  # noqa: F401  (the one ONNX reader; re-exported for the artifact's users)
 
 INPUT_NAME = "input"  # the graph input of every eo-edge ONNX file
 OUTPUT_NAME = "logits"  # its one output
 METADATA_PREFIX = "eo_edge."  # metadata_props keys eo-edge writes and reads
-
-
-def load_onnx(path: str | Path, *, external_data: bool = False):
-    """Read an ONNX file into an ``onnx.ModelProto`` (no checks beyond parsing).
-
-    Raises:
-        EOEdgeError: missing file, or not a readable ONNX model (one line naming it).
-    """
-    import onnx
-
-    p = Path(path)
-    if not p.is_file():
-        raise EOEdgeError(f"ONNX file not found: {p}")
-    try:
-        return onnx.load(str(p), load_external_data=external_data)
-    except Exception as e:  # noqa: BLE001 - DecodeError, ValueError, missing external data ...
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:150]
-        raise EOEdgeError(f"cannot read ONNX file {p}: {reason}") from None
 
 
 def set_metadata(model_proto, props: dict[str, Any]) -> None:

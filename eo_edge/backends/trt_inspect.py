@@ -8,6 +8,7 @@ from typing import Any
 from ..artifact.forms import PRECISIONS
 from ..artifact.onnx_meta import decode_metadata
 from ..errors import EOEdgeError
+from ..fileio import load_onnx
 
 
 def inspect_onnx(onnx_path: str | Path) -> dict[str, Any]:
@@ -25,14 +26,7 @@ def inspect_onnx(onnx_path: str | Path) -> dict[str, Any]:
     """
     import onnx  # type: ignore[import-not-found]
 
-    path = Path(onnx_path)
-    if not path.is_file():
-        raise EOEdgeError(f"ONNX file not found: {path}")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # onnx raises DecodeError / ValueError / OSError
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise EOEdgeError(f"cannot read ONNX file {path}: {reason}") from e
+    model = load_onnx(onnx_path)
     graph = model.graph
     init_names = {i.name for i in graph.initializer}
     inputs = {}

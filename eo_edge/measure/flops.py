@@ -47,8 +47,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..artifact.onnx_meta import load_onnx
 from ..errors import EOEdgeError
+from ..fileio import load_onnx
 
 #: ops whose MACs are counted
 MAC_OPS = ("Conv", "ConvInteger", "QLinearConv", "ConvTranspose", "Gemm", "MatMul", "MatMulInteger", "QLinearMatMul")

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EOEdgeError
-from . import Target, load_target
+from ..fileio import load_onnx
+from . import Target, load_target, target_names
 
 # ONNX TensorProto element type -> the names onnx-tensorrt's operators.md uses
 _TYPE_NAMES = {1: "FP32", 2: "UINT8", 3: "INT8", 5: "INT16", 6: "INT32", 7: "INT64", 9: "BOOL", 10: "FP16",
@@ -60,23 +61,6 @@ def type_name(elem_type: int) -> str:
     """ONNX element type number -> operators.md name (``1`` -> ``"FP32"``; unknown: ``"TYPE<n>"``)."""
     return _TYPE_NAMES.get(int(elem_type), f"TYPE{int(elem_type)}")
 
-
-def load_onnx(path: str | Path):
-    """Read an ONNX file for checking (no external data).
-
-    Raises:
-        EOEdgeError: missing or unreadable file (one line).
-    """
-    import onnx
-
-    path = Path(path)
-    if not path.is_file():
-        raise EOEdgeError(f"ONNX file not found: {path}")
-    try:
-        return onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # noqa: BLE001 - DecodeError, ValueError, OSError
-        reason = str(e).strip().splitlines()[0][:150] if str(e).strip() else type(e).__name__
-        raise EOEdgeError(f"cannot read ONNX file {path}: {reason}") from None
 
 
 def _types(model) -> dict[str, int]:
@@ -292,3 +276,13 @@ def preflight(path: Path, tensorrt_version: str, *, dla: bool = False, skip: tup
 
 
 __all__ = ["Violation", "check_model", "check_file", "load_onnx", "preflight", "type_name"]
+
+
+def verdict_line(path: Path) -> str:
+    """``"TensorRT preflight: pass on tensorrt-8.5, ..., fail on ..."`` for ``compile --int8``'s log."""
+    model = load_onnx(path)
+    counts = {n: len(check_model(model, n)) for n in target_names()}
+    ok = [n.split("-")[1] for n, c in counts.items() if c == 0]
+    bad = [f"{n.split('-')[1]} ({c})" for n, c in counts.items() if c]
+    parts = ([f"passes TensorRT {', '.join(ok)}"] if ok else []) + ([f"fails TensorRT {', '.join(bad)}"] if bad else [])
+    return f"TensorRT preflight ({path.name}): " + "; ".join(parts) + " (eo-edge check for details)"
