@@ -7,11 +7,12 @@ the new one replaces it whole (``os.replace`` is atomic on POSIX within one file
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import EOEdgeError
 
@@ -60,7 +61,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         EOEdgeError: the output folder does not exist, or the disk is full (ENOSPC).
     """
     target = check_out_dir(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent or ".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=PARTIAL + suffix, dir=target.parent or ".")
     os.close(fd)
     tmp_p = Path(tmp)
     try:
@@ -153,3 +154,73 @@ def load_onnx(path: str | Path, *, external_data: bool = False):
     except Exception as e:  # noqa: BLE001 - DecodeError, ValueError, missing external data ...
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:150]
         raise EOEdgeError(f"cannot read ONNX file {p}: {reason}") from None
+
+
+#: Temporaries of every staged write end with this before their own suffix:
+#: ``.<final name>.<random>.partial<suffix>`` beside the final file.
+PARTIAL = ".partial"
+
+
+class Staging:
+    """Several files written to temporaries beside their final names and published together: the
+    one way eo-edge writes multi-file outputs (``compile``'s artifacts and sidecars, ``calibrate``'s
+    model family). Use :func:`staged`; nothing reaches a final name before :meth:`publish`."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[Path, Path]] = []  # (temporary, final name), in publish order
+
+    def path(self, target: str | os.PathLike, suffix: str = "") -> Path:
+        """A new empty temporary beside ``target`` (``.<name>.<random>.partial<suffix>``), registered for it.
+
+        Raises:
+            EOEdgeError: ``target``'s folder does not exist.
+        """
+        t = check_out_dir(target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{t.name}.", suffix=PARTIAL + suffix, dir=t.parent or ".")
+        os.close(fd)
+        self.items.append((Path(tmp), t))
+        return Path(tmp)
+
+    def write(self, target: str | os.PathLike, data: bytes) -> str:
+        """Stage ``data`` for ``target``; returns its sha256 (hex), the digest the published file will have."""
+        self.path(target).write_bytes(data)
+        return hashlib.sha256(data).hexdigest()
+
+    def publish(self, each: Callable[[Path, Path], None] | None = None) -> list[Path]:
+        """Rename every temporary onto its final name, in order (mode 0666 & ~umask, as a plain write
+        would give); ``each(temporary, final)`` runs after each rename. Returns the final names."""
+        umask = os.umask(0)
+        os.umask(umask)
+        done = []
+        for tmp, target in self.items:
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600
+            os.replace(tmp, target)
+            done.append(target)
+            if each is not None:
+                each(tmp, target)
+        return done
+
+    def discard(self) -> None:
+        """Remove every temporary not published (a failed check, an error, Ctrl-C)."""
+        for tmp, _ in self.items:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+@contextlib.contextmanager
+def staged() -> Iterator[Staging]:
+    """``with staged() as s: ...; s.publish()``: whatever is not published when the block ends
+    (an exception included) is removed; a full disk is one line and leaves every final file as it was.
+
+    Raises:
+        EOEdgeError: ENOSPC while staging.
+    """
+    s = Staging()
+    try:
+        yield s
+    except OSError as e:
+        if e.errno == 28:  # ENOSPC
+            raise EOEdgeError("disk full while writing; every earlier file is unchanged") from e
+        raise
+    finally:
+        s.discard()

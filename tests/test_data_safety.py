@@ -199,3 +199,32 @@ def test_implicit_prepare_prints_what_it_skipped(tmp_path):
     assert p.returncode == 0, p.stderr
     err = " ".join(p.stderr.split())
     assert "skipped: Forest/Forest_broken.jpg" in err and "preparing" in err
+
+
+def test_staged_writes_publish_together_or_not_at_all(tmp_path):
+    """fileio.staged, the one multi-file writer (compile, calibrate): nothing reaches a final name
+    before publish; an error leaves the old files and no temporary; names follow .NAME.*.partial*."""
+    from eo_edge.errors import EOEdgeError
+    from eo_edge.fileio import PARTIAL, staged
+
+    a, b = tmp_path / "a.onnx", tmp_path / "a.onnx.json"
+    a.write_bytes(b"old a")
+    with pytest.raises(RuntimeError):
+        with staged() as s:
+            s.write(a, b"new a")
+            p = s.path(b, ".json")
+            assert p.name.startswith(".a.onnx.json.") and p.name.endswith(PARTIAL + ".json")
+            assert a.read_bytes() == b"old a" and not b.exists()  # not yet published
+            raise RuntimeError("a check failed")
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["a.onnx"] and a.read_bytes() == b"old a"
+    with staged() as s:
+        sha = s.write(a, b"new a")
+        s.write(b, b"{}")
+        assert s.publish() == [a, b]
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["a.onnx", "a.onnx.json"] and a.read_bytes() == b"new a"
+    import hashlib
+
+    assert sha == hashlib.sha256(b"new a").hexdigest()
+    with pytest.raises(EOEdgeError, match="output folder"):
+        with staged() as s:
+            s.path(tmp_path / "missing" / "x.onnx")

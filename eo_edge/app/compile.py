@@ -8,8 +8,6 @@ previous file (if any) untouched.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from ..fileio import check_not_input, check_out_dir, sha256_file, write_json
 from ..gate import passes
 from ..hostinfo import tool_versions
 from ..trt_rules.check import verdict_line
+from ..fileio import staged
 
 
 @dataclass
@@ -220,15 +219,11 @@ def run_compile(model: Path, o: CompileOptions, *, json_out: Path | None = None,
     cache = home_dir(o.home) / "calib-cache"
     limit = o.max_drop if o.max_drop is not None else (MAX_DROP_PTS if o.auto_fallback else None)
     records: list[dict] = []
-    published: list[tuple[Path, Path]] = []  # (temporary file, final name)
     t_all = time.perf_counter()
-    try:
+    with staged() as stage:  # nothing reaches a final name before every check passed
         for prec in (["fp16"] if o.fp16 else []) + (["int8"] if o.int8 else []):
             dest = o.output or artifact_path(model, get_format(prec, act), o.method)
-            fd, tmp_s = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial.onnx", dir=dest.parent)
-            os.close(fd)
-            tmp = Path(tmp_s)
-            published.append((tmp, dest))
+            tmp = stage.path(dest, ".onnx")
             if prec == "fp16":
                 rec = to_fp16(parent, tmp)
             else:
@@ -264,18 +259,18 @@ def run_compile(model: Path, o: CompileOptions, *, json_out: Path | None = None,
             records.append(rec)
         result = {"schema": schemas.COMPILE, "tool_versions": tool_versions(), "model": str(model),
                   "artifacts": records, "seconds": time.perf_counter() - t_all}
-        for (tmp, dest), rec in zip(published, records):  # every check passed: publish file, then sidecar
-            os.replace(tmp, dest)
+        sidecars = iter(records)
+
+        def after(tmp: Path, dest: Path) -> None:  # every check passed: the file is published, then its sidecar
+            rec = next(sidecars)
             log(f"wrote {dest}")
             if o.backend == "tensorrt":  # the engine is built from the published, gated ONNX
-                eng = engine_path(dest)
-                rec["engine"] = be.build(dest, eng, precision=rec["precision"], workspace_mb=o.workspace_mb,
-                                         dla_core=o.dla_core, timing_cache=o.timing_cache, min_batch=bmin,
-                                         opt_batch=bopt, max_batch=bmax)
+                rec["engine"] = be.build(dest, engine_path(dest), precision=rec["precision"],
+                                         workspace_mb=o.workspace_mb, dla_core=o.dla_core,
+                                         timing_cache=o.timing_cache, min_batch=bmin, opt_batch=bopt, max_batch=bmax)
             write_json(sidecar_path(dest), {**result, "artifacts": [rec]})
-    finally:
-        for tmp, _ in published:
-            tmp.unlink(missing_ok=True)
+
+        stage.publish(after)
     if json_out:
         write_json(json_out, result)
     return result

@@ -12,7 +12,6 @@ temporary file first; the originals are replaced only after all were written.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -136,63 +135,40 @@ def write_family(ckpt: Path | None, onnx_p: Path | None, children: list[Path], t
     Raises:
         EOEdgeError: a file could not be read or written (disk full, ...).
     """
-    import hashlib
-    import tempfile
-
     import onnx
 
-    from ..artifact.onnx_meta import set_metadata
-
-    staged: list[tuple[Path, Path]] = []
-
-    def stage(target: Path, data: bytes) -> str:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        staged.append((Path(tmp), target))
-        return hashlib.sha256(data).hexdigest()
+    from ..artifact.onnx_meta import read_metadata, set_metadata
+    from ..fileio import staged
 
     try:
-        parent_sha = None
-        if ckpt is not None:
-            import io
+        with staged() as stage:
+            parent_sha = None
+            if ckpt is not None:
+                import io
 
-            import torch
+                import torch
 
-            obj = torch.load(ckpt, map_location="cpu", weights_only=True)
-            if not isinstance(obj, dict) or "config" not in obj:
-                raise EOEdgeError(f"{ckpt.name} is not an eo-edge checkpoint (no config inside)")
-            obj["config"] = _with_decision(obj["config"], temperature, decision)
-            buf = io.BytesIO()
-            torch.save(obj, buf)
-            parent_sha = stage(ckpt, buf.getvalue())
-        if onnx_p is not None:
-            m = onnx.load(str(onnx_p))
-            from ..artifact.onnx_meta import read_metadata
-
-            md = read_metadata(m)
-            props: dict[str, Any] = {"eo_edge.config": _with_decision(md["config"], temperature, decision)}
-            if parent_sha is not None:
-                props["eo_edge.source_sha256"] = parent_sha
-            set_metadata(m, props)
-            onnx_sha = stage(onnx_p, m.SerializeToString())
-            for c in children:
-                cm = onnx.load(str(c))
-                cmd = read_metadata(cm)
-                set_metadata(cm, {"eo_edge.config": _with_decision(cmd["config"], temperature, decision),
-                                  "eo_edge.parent_sha256": onnx_sha})
-                stage(c, cm.SerializeToString())
+                obj = torch.load(ckpt, map_location="cpu", weights_only=True)
+                if not isinstance(obj, dict) or "config" not in obj:
+                    raise EOEdgeError(f"{ckpt.name} is not an eo-edge checkpoint (no config inside)")
+                obj["config"] = _with_decision(obj["config"], temperature, decision)
+                buf = io.BytesIO()
+                torch.save(obj, buf)
+                parent_sha = stage.write(ckpt, buf.getvalue())
+            if onnx_p is not None:
+                m = onnx.load(str(onnx_p))
+                md = read_metadata(m)
+                props: dict[str, Any] = {"eo_edge.config": _with_decision(md["config"], temperature, decision)}
+                if parent_sha is not None:
+                    props["eo_edge.source_sha256"] = parent_sha
+                set_metadata(m, props)
+                onnx_sha = stage.write(onnx_p, m.SerializeToString())
+                for c in children:
+                    cm = onnx.load(str(c))
+                    cmd = read_metadata(cm)
+                    set_metadata(cm, {"eo_edge.config": _with_decision(cmd["config"], temperature, decision),
+                                      "eo_edge.parent_sha256": onnx_sha})
+                    stage.write(c, cm.SerializeToString())
+            return stage.publish()
     except OSError as e:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
         raise EOEdgeError(f"could not write the calibrated files ({e.strerror or e}); nothing was changed") from None
-    except BaseException:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-        raise
-    umask = os.umask(0)
-    os.umask(umask)
-    for tmp, target in staged:
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    return [t for _, t in staged]
