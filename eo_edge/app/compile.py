@@ -17,11 +17,10 @@ from .. import schemas
 from ..artifact.forms import engine_path, sidecar_path
 from ..defaults import CALIB_SIZE, MAX_DROP_PTS, check_max_drop
 from ..errors import EOEdgeError
-from ..fileio import check_not_input, check_out_dir, sha256_file, write_json
+from ..fileio import check_not_input, check_out_dir, sha256_file, staged, write_json
 from ..gate import passes
 from ..hostinfo import tool_versions
 from ..trt_rules.check import verdict_line
-from ..fileio import staged
 
 
 @dataclass
@@ -68,17 +67,18 @@ def validate(model: Path, o: CompileOptions) -> tuple[str, tuple[int, int, int]]
         raise EOEdgeError(f"unknown --method {o.method!r}; choose {', '.join(METHODS)}")
     if o.output is not None and o.fp16 and o.int8:
         raise EOEdgeError("-o names one file: give it with only one of --fp16 / --int8")
+    d = CompileOptions()  # "given" = differs from the default
     if not o.int8:  # INT8-only options never silently ignored
-        given = [f for f, on in (("--auto-fallback", o.auto_fallback), ("--activations", o.activations != "auto"),
-                                 ("--calib", o.calib is not None), ("--method", o.method != "minmax"),
-                                 ("--quantize-ops", o.quantize_ops != "all"),
-                                 ("--fallback-rank", o.fallback_rank != "output")) if on]
+        given = [f for f, on in (("--auto-fallback", o.auto_fallback), ("--activations", o.activations != d.activations),
+                                 ("--calib", o.calib is not None), ("--method", o.method != d.method),
+                                 ("--quantize-ops", o.quantize_ops != d.quantize_ops),
+                                 ("--fallback-rank", o.fallback_rank != d.fallback_rank)) if on]
         if given:
             raise EOEdgeError(f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to --int8")
     if o.backend != "tensorrt":  # TensorRT-only options
         given = [f for f, on in (("--dla-core", o.dla_core is not None), ("--timing-cache", o.timing_cache is not None),
-                                 ("--workspace-mb", o.workspace_mb != 1024),
-                                 ("--batch-profile", o.batch_profile != "1,1,32")) if on]
+                                 ("--workspace-mb", o.workspace_mb != d.workspace_mb),
+                                 ("--batch-profile", o.batch_profile != d.batch_profile)) if on]
         if given:
             raise EOEdgeError(f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to --backend tensorrt")
     check_max_drop(o.max_drop)

@@ -7,11 +7,14 @@ from typing import List, Optional
 
 import typer
 
-from ..defaults import CALIB_SIZE, MAX_DROP_PTS
+from ..app.compile import CompileOptions
+from ..defaults import MAX_DROP_PTS
 from ..errors import EOEdgeError
 from ..fileio import write_json
 from .options import HomeOpt, JsonOpt, QuietOpt
 from .root import _log, app, out
+
+_C = CompileOptions()  # compile's defaults: the options table of the use case, shown by --help
 
 
 @app.command()
@@ -59,20 +62,20 @@ def compile_cmd(
     fp16: bool = typer.Option(False, "--fp16", help="Make an FP16 ONNX (I/O kept FP32)."),
     int8: bool = typer.Option(False, "--int8", help="Make a QDQ INT8 ONNX calibrated on real images."),
     calib: Optional[Path] = typer.Option(None, "--calib", metavar="DIR", help="Calibration image folder (default: the committed calibration/ set)."),
-    calib_size: int = typer.Option(CALIB_SIZE, "--calib-size", metavar="N", help="Number of calibration images."),
-    method: str = typer.Option("minmax", "--method", metavar="NAME", help="Calibration: minmax, entropy or percentile."),
-    activations: str = typer.Option("auto", "--activations", metavar="MODE", help="INT8 activations: s8 (symmetric, TensorRT-ready), u8 (asymmetric, fast on ONNX Runtime x86), auto (u8 for onnxruntime, s8 for tensorrt)."),
-    quantize_ops: str = typer.Option("all", "--quantize-ops", metavar="OPS", help="INT8 Q/DQ placement: all (every op ONNX Runtime quantizes), weighted (Conv/Gemm/MatMul inputs only, TensorRT's advice) or a list, e.g. Conv,MatMul."),
-    backend: str = typer.Option("onnxruntime", "--backend", metavar="NAME", help="onnxruntime (x86, CI) or tensorrt (Jetson: builds an engine)."),
+    calib_size: int = typer.Option(_C.calib_size, "--calib-size", metavar="N", help="Number of calibration images."),
+    method: str = typer.Option(_C.method, "--method", metavar="NAME", help="Calibration: minmax, entropy or percentile."),
+    activations: str = typer.Option(_C.activations, "--activations", metavar="MODE", help="INT8 activations: s8 (symmetric, TensorRT-ready), u8 (asymmetric, fast on ONNX Runtime x86), auto (u8 for onnxruntime, s8 for tensorrt)."),
+    quantize_ops: str = typer.Option(_C.quantize_ops, "--quantize-ops", metavar="OPS", help="INT8 Q/DQ placement: all (every op ONNX Runtime quantizes), weighted (Conv/Gemm/MatMul inputs only, TensorRT's advice) or a list, e.g. Conv,MatMul."),
+    backend: str = typer.Option(_C.backend, "--backend", metavar="NAME", help="onnxruntime (x86, CI) or tensorrt (Jetson: builds an engine)."),
     eval_data: Optional[Path] = typer.Option(None, "--eval-data", metavar="PATH", help="Data for the accuracy gate (default: validation split of the prepared dataset)."),
     max_drop: Optional[float] = typer.Option(None, "--max-drop", metavar="PTS", help="Fail if top-1 drops more than PTS points below the FP32 parent (to hold on other data, set it ~1.5 SE below your goal)."),
     auto_fallback: bool = typer.Option(False, "--auto-fallback", help=f"INT8: keep the most error-sensitive activations in float (their Q/DQ pairs removed; weights stay int8) until --max-drop (default {MAX_DROP_PTS}) passes."),
-    fallback_rank: str = typer.Option("output", "--fallback-rank", metavar="NAME", help="--auto-fallback ranking: output (leave-one-out effect on the logits, 128 calibration images, cached) or local (own Q/DQ error; fast, less accurate)."),
+    fallback_rank: str = typer.Option(_C.fallback_rank, "--fallback-rank", metavar="NAME", help="--auto-fallback ranking: output (leave-one-out effect on the logits, 128 calibration images, cached) or local (own Q/DQ error; fast, less accurate)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", metavar="FILE", help="Output path (one precision only; default beside the input)."),
-    workspace_mb: int = typer.Option(1024, "--workspace-mb", metavar="MB", help="TensorRT builder workspace limit (MB)."),
+    workspace_mb: int = typer.Option(_C.workspace_mb, "--workspace-mb", metavar="MB", help="TensorRT builder workspace limit (MB)."),
     dla_core: Optional[int] = typer.Option(None, "--dla-core", metavar="N", help="TensorRT: build for this DLA core (GPU fallback on)."),
     timing_cache: Optional[Path] = typer.Option(None, "--timing-cache", metavar="FILE", help="TensorRT: timing-cache file, loaded if present and saved after the build."),
-    batch_profile: str = typer.Option("1,1,32", "--batch-profile", metavar="MIN,OPT,MAX", help="TensorRT optimisation profile: min,opt,max batch."),
+    batch_profile: str = typer.Option(_C.batch_profile, "--batch-profile", metavar="MIN,OPT,MAX", help="TensorRT optimisation profile: min,opt,max batch."),
     home: Optional[Path] = HomeOpt,
     json_out: Optional[Path] = JsonOpt,
     quiet: bool = QuietOpt,

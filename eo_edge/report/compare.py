@@ -9,6 +9,7 @@ from .formatting import _artifacts, _by_name, _get, _md_table, _power_energy, _p
 from .markdown import _COMPARISON_ROWS
 from .schema import NA
 
+
 def compare_markdown(runs: list[dict], labels: list[str]) -> str:
     """Side-by-side Markdown of several bench runs (x86 vs Jetson, before vs after, ...).
 
