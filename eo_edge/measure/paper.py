@@ -36,7 +36,7 @@ def fastest_backends(results: list[dict]) -> list[dict]:
     return out
 
 
-def compare(arts: list[Artifact]) -> list[dict]:
+def compare_to_baseline(arts: list[Artifact]) -> list[dict]:
     """Each student artifact vs each FP32 baseline (MobileViT family or role "baseline"): reductions in params,
     MACs, power, latency (percent), the interleaved latency ratio with its spread, top-1 delta,
     beside the paper's claims (Le et al., arXiv 2411.00209, abstract and Table 3)."""

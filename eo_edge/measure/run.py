@@ -1,4 +1,4 @@
-"""``eo-edge bench``: one protocol for every number (accuracy, latency, throughput, MACs,
+"""The bench run (:func:`run_bench`): one protocol for every number (accuracy, latency, throughput, MACs,
 size, memory, power), and the paper's student-vs-MobileViT comparison re-measured.
 
 Protocol (see ``docs/bench-schema.md`` for the JSON it writes):
@@ -44,7 +44,7 @@ from ..metrics.stats import wilson_interval
 from ..power.protocol import PowerProtocol
 from ..schemas import BENCH as SCHEMA
 from .artifacts import Artifact
-from .paper import compare, fastest_backends
+from .paper import compare_to_baseline, fastest_backends
 from .probes import gemm_peak, peak_rss_mb
 from .timing import interleaved_latency, latency_record, percentiles, throughput
 
@@ -280,7 +280,7 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
     if run["host_load"]["busy"]:
         log("[yellow]warning:[/] the host was busy during this run (" + "; ".join(run["host_load"]["reasons"])
             + "): latencies may be inflated")
-    run["comparisons"] = compare(arts)
+    run["comparisons"] = compare_to_baseline(arts)
     run["fastest_backend"] = fastest_backends([a.result for a in arts if a.result])
     for a in arts:
         a.result.pop("_rounds", None)

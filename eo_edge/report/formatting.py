@@ -1,7 +1,7 @@
 """How a bench run's numbers are formatted, and the accessors every renderer shares.
 
 Every number in the Markdown is formatted from the JSON with a fixed rule per unit
-(see :data:`FORMATS`), so any figure in a report can be traced back to its key:
+(see :data:`UNIT_DIGITS`), so any figure in a report can be traced back to its key:
 
 ========================  ==========================  =========================
 quantity (unit)           JSON key(s)                 format (example)
@@ -30,12 +30,12 @@ from typing import Any
 from .schema import NA
 
 #: decimals per unit (see the module docstring)
-FORMATS = {"pct": 1, "ms": 3, "ips": 0, "M": 2, "size_mb": 3, "rss_mb": 1, "mW": 0, "mJ": 3, "gmacs": 2,
+UNIT_DIGITS = {"pct": 1, "ms": 3, "ips": 0, "M": 2, "size_mb": 3, "rss_mb": 1, "mW": 0, "mJ": 3, "gmacs": 2,
            "ratio": 3, "s": 1, "score": 3}
 
 
 def fmt(x: Any, unit: str) -> str:
-    """Format ``x`` for ``unit`` (a :data:`FORMATS` key, or ``"int"``); ``None`` -> ``"n/a"``.
+    """Format ``x`` for ``unit`` (a :data:`UNIT_DIGITS` key, or ``"int"``); ``None`` -> ``"n/a"``.
 
     Examples: ``fmt(0.41, "ms") == "0.410"``, ``fmt(5200.0, "ips") == "5,200"``,
     ``fmt(58398336 / 1e6, "M") == "58.40"``, ``fmt(103642, "int") == "103,642"``.
@@ -44,7 +44,7 @@ def fmt(x: Any, unit: str) -> str:
         return NA
     if unit == "int":
         return f"{int(x):,}"
-    return f"{float(x):,.{FORMATS[unit]}f}"
+    return f"{float(x):,.{UNIT_DIGITS[unit]}f}"
 
 
 def fmt_signed(x: Any, unit: str = "pct") -> str:
