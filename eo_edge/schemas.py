@@ -16,6 +16,7 @@ ENGINE_SIDECAR = "eo-edge-tensorrt-engine/1"  # the .json sidecar beside every T
 CALIBRATE = "eo-edge-calibrate/1"  # eo-edge calibrate --json
 CHECK = "eo-edge-check/1"  # eo-edge check --json
 FAULTS = "eo-edge-faults/1"  # eo-edge faults --json
+SCENE = "eo-edge-scene/1"  # eo-edge scene: downlink.json (docs/scene-schema.md)
 CHECKPOINT = "eo-edge-ckpt/1"  # eo-edge checkpoints (.pt)
 SPLIT = "eo-edge-split/1"  # the committed EuroSAT split (eo_edge/resources/eurosat_split.json)
 DATA = "eo-edge-data/1"  # a prepared dataset cache's manifest.json

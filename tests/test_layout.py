@@ -17,7 +17,7 @@ LAYERS = [
     {"data", "hostinfo"},
     {"artifact", "metrics"},
     {"models", "backends", "quantize", "gate"},
-    {"export", "train", "report", "measure"},
+    {"export", "train", "report", "measure", "scene"},
     {"app"},
     {"cli"},
 ]

@@ -1,4 +1,5 @@
-"""Decoding one image file (JPEG/PNG/... through Pillow, GeoTIFF through tifffile) into a uint8 or multispectral array."""
+"""Decoding one image file (JPEG/PNG/... through Pillow, (Geo)TIFF through rasterio: any compression) into a uint8 or
+multispectral array."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
 
 
-DTYPES = (np.uint8, np.uint16, np.int16, np.float32)
 
 
 def band_names(n: int, dtype) -> list[str]:
@@ -48,28 +48,16 @@ def select_bands(spec: str, names: list[str]) -> list[int]:
 
 
 def decode_tiff(data: bytes, size: int | None = None) -> tuple[np.ndarray, str | None]:
-    """Decode a (Geo)TIFF with tifffile: (H, W, C), every band, values exact in their own dtype
-    (uint8, uint16, int16, float32; float64 becomes float32). ``size``: bilinear resize (reported).
+    """Decode a (Geo)TIFF, any compression GDAL reads (LZW, DEFLATE, JPEG, ...: the one raster
+    reader, :func:`eo_edge.data.raster.read_image_bytes`): (H, W, C), every band, values exact in their
+    own dtype (uint8, uint16, int16, float32; float64 becomes float32). ``size``: bilinear resize (reported).
 
     Raises:
         ValueError: unreadable, or an unsupported dtype/layout.
     """
-    import tifffile
+    from .raster import read_image_bytes
 
-    try:
-        arr = tifffile.imread(io.BytesIO(data))
-    except Exception as e:  # noqa: BLE001 - tifffile raises many types for bad files
-        raise ValueError(f"{type(e).__name__}: {e}") from None
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    elif arr.ndim == 3 and arr.shape[0] <= 32 and arr.shape[0] < arr.shape[-1]:
-        arr = np.moveaxis(arr, 0, -1)  # planar (C, H, W) -> (H, W, C)
-    if arr.ndim != 3:
-        raise ValueError(f"TIFF of shape {arr.shape}: expected (H, W, bands)")
-    if arr.dtype == np.float64:
-        arr = arr.astype(np.float32)
-    if arr.dtype.type not in DTYPES:
-        raise ValueError(f"TIFF of dtype {arr.dtype}: supported are uint8, uint16, int16, float32")
+    arr, _ = read_image_bytes(data)
     note = None
     if size is not None and arr.shape[:2] != (size, size):
         from .transforms import resize_bilinear
