@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 from .. import schemas
 from ..errors import EOEdgeError
 
+GDAL_CACHE_MB = 64  # GDAL's block cache while reading scenes (its default is 5 % of RAM)
 OUTPUTS = ("classes.tif", "classes.tif.aux.xml", "tiles.geojson", "downlink.json", "quicklook.png")
 
 
@@ -33,6 +35,7 @@ class SceneOptions:
     threshold: float | None = None
     sensor: str = "sentinel-2-msi"
     bench_record: Path | None = None  # for backend auto (default ./eo-edge-bench/bench.json when present)
+    preprocess: str = "graph"  # graph: cast and normalisation folded into the model (ONNX Runtime, OpenVINO); numpy
 
 
 def model_value_scale(cfg) -> float:
@@ -110,7 +113,9 @@ def run_scene_command(scenes: list[Path], model: Path, out_dir: Path, o: SceneOp
         EOEdgeError: bad options, an unreadable model or scene, bands or values that do not fit the
             model, an output folder that is a scene's own folder (one line, before any work).
     """
-    from ..app.loading import open_model
+    import rasterio
+
+    from ..artifact.onnx_meta import open_artifact
     from ..data.raster import describe, map_bands, open_raster
     from ..scene.sensors import get_sensor
 
@@ -123,6 +128,8 @@ def run_scene_command(scenes: list[Path], model: Path, out_dir: Path, o: SceneOp
         raise EOEdgeError(f"--batch must be at least 1, got {o.batch}")
     if o.threshold is not None and not 0 <= o.threshold <= 1:
         raise EOEdgeError(f"--threshold is a probability in [0, 1], got {o.threshold}")
+    if o.preprocess not in ("graph", "numpy"):
+        raise EOEdgeError(f"--preprocess {o.preprocess!r}: choose graph or numpy")
     if o.scale is not None and not (o.scale > 0 and math.isfinite(o.scale)):
         raise EOEdgeError(f"--scale must be a positive number, got {o.scale}")
     if not model.is_file():
@@ -137,7 +144,7 @@ def run_scene_command(scenes: list[Path], model: Path, out_dir: Path, o: SceneOp
         if out_dir.exists() and not out_dir.is_dir():
             raise EOEdgeError(f"--out {out_dir} is a file; give a folder")
     backend, why = pick_backend(model, o.backend, o.bench_record, log)
-    fn, cfg, _ = open_model(model, backend=backend, threads=o.threads)
+    cfg = open_artifact(model).config  # read and checked once; a runner is made per scene for its form
     tile = o.tile if o.tile is not None else cfg.input_size
     if tile != cfg.input_size:
         raise EOEdgeError(f"--tile {tile} differs from the model's input size {cfg.input_size} px; tiles are not resized")
@@ -151,6 +158,8 @@ def run_scene_command(scenes: list[Path], model: Path, out_dir: Path, o: SceneOp
     vscale = model_value_scale(cfg)
     # every scene opened and checked before any is classified
     opened, scene_bands = [], []
+    env = rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)  # a tile row's blocks, not the scene
+    env.__enter__()
     try:
         for s in scenes:
             ds = open_raster(s)
@@ -162,27 +171,30 @@ def run_scene_command(scenes: list[Path], model: Path, out_dir: Path, o: SceneOp
                 raise EOEdgeError(f"--tile {tile} px is larger than {s.name} ({ri.width} x {ri.height} px)")
             check_values(ds, bands, [ri.scales[b - 1] for b in bands], [ri.offsets[b - 1] for b in bands],
                          o.scale or 1.0, vscale, cfg)
-        return [_one_scene(s, ds, fn, cfg, model, out_dir if len(scenes) == 1 else out_dir / s.stem, o, tile, stride,
+        return [_one_scene(s, ds, cfg, model, out_dir if len(scenes) == 1 else out_dir / s.stem, o, tile, stride,
                            bands, threshold, thr_src, vscale, sensor, backend, why, quiet, log)
                 for s, ds, bands in zip(scenes, opened, scene_bands)]
     finally:
         for ds in opened:
             ds.close()
+        env.__exit__(None, None, None)
 
 
-def _one_scene(path: Path, ds, fn, cfg, model: Path, dest: Path, o: SceneOptions, tile: int, stride: int,
+def _one_scene(path: Path, ds, cfg, model: Path, dest: Path, o: SceneOptions, tile: int, stride: int,
                bands: list[int], threshold: float, thr_src: str, vscale: float, sensor, backend: str, why: str,
                quiet: bool, log: Callable[[str], None]) -> dict[str, Any]:
     from ..artifact.onnx_meta import read_metadata
     from ..data.raster import describe
     from ..fileio import check_out_dir, sha256_file, staged
     from ..scene.outputs import classes_aux_xml, tiles_geojson, write_classes_tif, write_quicklook
-    from ..scene.pipeline import CLASSIFIED, Preprocess, run_scene
+    from ..scene.fold import ONNX_TYPES, fold_preprocessing
+    from ..scene.pipeline import CLASSIFIED, QUEUE_BATCHES, Preprocess, QuickSample, run_scene
     from ..scene.sensors import SENSORS, realtime_factors
 
     ri = describe(ds)
     pre = Preprocess.of(cfg, [ri.scales[b - 1] for b in bands], [ri.offsets[b - 1] for b in bands], o.scale or 1.0,
                         vscale)
+    folded = o.preprocess == "graph" and backend in ("onnxruntime", "openvino") and ri.dtype in ONNX_TYPES
     if ri.crs is None:
         log(f"{path.name} has no CRS: working in pixel coordinates (classes.tif without a CRS, no tiles.geojson)")
     say = (lambda m: None) if quiet else log
@@ -199,9 +211,22 @@ def _one_scene(path: Path, ds, fn, cfg, model: Path, dest: Path, o: SceneOptions
             last[0] = now
             log(f"  {path.name}: tile rows {done}/{total}")
 
-    t0 = time.perf_counter()
-    g, timing = run_scene(ds, fn, cfg.temperature, bands=bands, tile=tile, stride=stride, pre=pre, batch=o.batch,
-                          max_nodata=o.max_nodata, use_mask=ri.has_mask, progress=progress)
+    from ..backends import get_backend
+
+    with tempfile.TemporaryDirectory(prefix="eo-edge-scene.") as td:
+        if folded:  # the runtime casts and normalises: the reader thread only cuts tiles
+            from ..fileio import load_onnx
+
+            fp = Path(td) / f"folded-{ri.dtype}.onnx"
+            fp.write_bytes(fold_preprocessing(load_onnx(model), pre.a, pre.b, ri.dtype).SerializeToString())
+            infer = get_backend(backend).load(fp, threads=o.threads).infer_raw
+        else:
+            infer = get_backend(backend).load(model, threads=o.threads).infer
+        sample = QuickSample.for_scene(ri.width, ri.height, len(bands))
+        t0 = time.perf_counter()
+        g, timing = run_scene(ds, infer, cfg.temperature, bands=bands, tile=tile, stride=stride,
+                              pre=None if folded else pre, batch=o.batch, max_nodata=o.max_nodata,
+                              use_mask=ri.has_mask, progress=progress, sample=sample)
     keep = (g.status == CLASSIFIED) & (np.nan_to_num(g.prob, nan=-1.0) >= threshold)
     counts = g.counts()
     n_cls = counts["classified"]
@@ -218,8 +243,9 @@ def _one_scene(path: Path, ds, fn, cfg, model: Path, dest: Path, o: SceneOptions
         gj = None
         if ri.crs is not None:
             gj = tiles_geojson(ds, g, keep, class_names)
-            stage.path(dest / "tiles.geojson", ".geojson").write_text(json.dumps(gj, separators=(",", ":")))
-        write_quicklook(stage.path(dest / "quicklook.png", ".png"), ds, bands, g, class_names,
+            stage.path(dest / "tiles.geojson", ".geojson").write_text(gj)
+        sample.finish(ds, bands, ri.has_mask)
+        write_quicklook(stage.path(dest / "quicklook.png", ".png"), sample, g, class_names,
                         f"{path.name}: {cfg.arch} ({model.name}), {n_cls} tiles classified, "
                         f"{int(keep.sum())} kept (p >= {threshold:.2f})")
         write_s = time.perf_counter() - t_write
@@ -240,8 +266,13 @@ def _one_scene(path: Path, ds, fn, cfg, model: Path, dest: Path, o: SceneOptions
                        "scale": o.scale or 1.0, "gdal_scales": [ri.scales[b - 1] for b in bands],
                        "gdal_offsets": [ri.offsets[b - 1] for b in bands], "model_value_scale": vscale,
                        "max_nodata": o.max_nodata, "batch": o.batch,
-                       "prefetch_queue_batches": 4,
-                       "batch_mb": o.batch * len(bands) * tile * tile * 4 / 1e6},
+                       "preprocess": ("in the graph: Cast, Mul, Add before the model (raw tiles fed)" if folded
+                                      else "numpy, in the reader thread (float32 tiles fed)"),
+                       "prefetch_queue_batches": QUEUE_BATCHES,
+                       "batch_mb": o.batch * len(bands) * tile * tile * (np.dtype(ri.dtype).itemsize if folded else 4) / 1e6},
+            "memory": {"peak_rss_mb": peak_rss_mb(),
+                       "bound": "the process (model, runtime) plus at most prefetch_queue_batches + 2 batches and "
+                                "one tile row of the scene: the scene is never read whole"},
             "tiles": {"total": g.rows * g.cols, **counts, "kept": int(keep.sum()),
                       "abstained": int(n_cls - keep.sum())},
             "threshold": {"value": threshold, "source": thr_src},
@@ -260,7 +291,8 @@ def _one_scene(path: Path, ds, fn, cfg, model: Path, dest: Path, o: SceneOptions
                                    "km2_per_s": (inf_tps * stride * stride * ri.pixel_area_km2
                                                  if inf_tps and ri.pixel_area_km2 else None),
                                    "tiles": timing["inference_only_tiles"], "seconds": timing["inference_only_s"],
-                                   "how": "the first batches of this run re-run back to back after it, nothing else running"},
+                                   "how": "the first 4 batches of this run re-run back to back after it, nothing else running, "
+                                          "repeated for up to 2 s (or a quarter of the pipeline time)"},
                 "end_to_end_vs_inference_only": (e2e_tps / inf_tps) if e2e_tps and inf_tps else None,
                 "stages_s": {k: timing[k] for k in ("pipeline_s", "infer_s", "read_s", "preprocess_s")} | {
                     "write_s": write_s},
@@ -277,6 +309,17 @@ def _one_scene(path: Path, ds, fn, cfg, model: Path, dest: Path, o: SceneOptions
         stage.path(dest / "downlink.json", ".json").write_text(json.dumps(rec, indent=1, default=_json_default))
         stage.publish()
     return rec
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far (MB, Linux ``VmHWM``); None where unknown."""
+    try:
+        for ln in open("/proc/self/status"):
+            if ln.startswith("VmHWM:"):
+                return int(ln.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def _json_default(o: Any) -> Any:

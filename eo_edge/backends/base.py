@@ -58,6 +58,12 @@ class Runner(Closeable, ABC):
                               f"got {tuple(x.shape)}")
         return self._infer(x)
 
+    def infer_raw(self, x: np.ndarray) -> np.ndarray:
+        """Run the graph on ``x`` as it is: no cast, no check against the config. For graphs whose
+        input is not the normalised float32 image (a scene graph with its preprocessing folded in,
+        :func:`eo_edge.scene.fold.fold_preprocessing`, takes raw uint8/uint16 tiles)."""
+        return self._infer(np.ascontiguousarray(x))
+
     @abstractmethod
     def _infer(self, x: np.ndarray) -> np.ndarray:
         """The backend's run: ``x`` float32 (N, C, S, S), C-contiguous and checked -> logits float32 (N, classes)."""

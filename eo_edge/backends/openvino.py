@@ -66,7 +66,7 @@ class OpenVINORunner(Runner):
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
         """float32 (N, C, S, S) -> logits float32 (N, classes)."""
-        res = self._request.infer({0: x})
+        res = self._request.infer({0: x}, share_inputs=True)  # x is C-contiguous and outlives the call: no copy
         return np.array(res[self._out], dtype=np.float32, copy=True)
 
     def close(self) -> None:

@@ -28,6 +28,7 @@ def scene_cmd(
     threshold: Optional[float] = typer.Option(None, "--threshold", metavar="P", help="Keep a tile when its calibrated probability >= P (default: the model's, from `eo-edge calibrate`, else keep all)."),
     sensor: str = typer.Option("sentinel-2-msi", "--sensor", metavar="NAME", help="The sensor the real-time factor is against: sentinel-2-msi, landsat-oli or planetscope."),
     bench_record: Optional[Path] = typer.Option(None, "--bench-record", metavar="FILE", help="bench.json that --backend auto reads."),
+    preprocess: str = typer.Option("graph", "--preprocess", metavar="WHERE", help="graph: the cast and normalisation run inside the model (ONNX Runtime, OpenVINO: raw tiles are fed; the default), numpy: in the reader thread."),
     json_out: Optional[Path] = JsonOpt,
     quiet: bool = QuietOpt,
 ):
@@ -44,7 +45,8 @@ def scene_cmd(
     from ..app.scene import SceneOptions, run_scene_command
 
     o = SceneOptions(backend=backend, tile=tile, stride=stride, bands=bands, scale=scale, max_nodata=max_nodata,
-                     batch=batch, threads=threads, threshold=threshold, sensor=sensor, bench_record=bench_record)
+                     batch=batch, threads=threads, threshold=threshold, sensor=sensor, bench_record=bench_record,
+                     preprocess=preprocess)
     recs = run_scene_command(list(scenes), model, out_dir, o, quiet=quiet, log=_log)
     for r in recs:
         t, th = r["tiles"], r["throughput"]

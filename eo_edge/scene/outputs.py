@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -66,10 +65,11 @@ def classes_aux_xml(class_names: list[str]) -> str:
             f"    <ColorTable>{entries}</ColorTable>\n  </PAMRasterBand>\n</PAMDataset>\n")
 
 
-def tiles_geojson(ds, g: TileGrid, keep: np.ndarray, class_names: list[str]) -> dict[str, Any]:
-    """One polygon per tile position (its tile's footprint), RFC 7946: EPSG:4326 lon/lat, exterior
-    rings counter-clockwise; properties ``row``, ``col``, ``status``, ``class``, ``class_index``,
-    ``probability`` (None where not classified), ``keep``."""
+def tiles_geojson(ds, g: TileGrid, keep: np.ndarray, class_names: list[str]) -> str:
+    """One polygon per tile position (its tile's footprint) as GeoJSON text, RFC 7946: EPSG:4326
+    lon/lat (7 decimals), exterior rings counter-clockwise, no ``crs`` member; properties ``row``,
+    ``col``, ``status``, ``class``, ``class_index``, ``probability`` (null where not classified), ``keep``.
+    Written as text directly (tens of thousands of tiles: no dict per feature)."""
     from rasterio.warp import transform as warp
 
     t = ds.transform
@@ -79,69 +79,66 @@ def tiles_geojson(ds, g: TileGrid, keep: np.ndarray, class_names: list[str]) -> 
     xs = np.concatenate([t.a * c + t.b * r + t.c for c, r in corners])
     ys = np.concatenate([t.d * c + t.e * r + t.f for c, r in corners])
     lon, lat = (np.asarray(v).reshape(4, -1) for v in warp(ds.crs, "EPSG:4326", xs.tolist(), ys.tolist()))
-    feats = []
-    for i, (r, c) in enumerate(zip(rr.ravel(), cc.ravel())):
-        st = int(g.status[r, c])
-        ring = [[round(float(lon[k, i]), 7), round(float(lat[k, i]), 7)] for k in (0, 1, 2, 3, 0)]
-        if _signed_area(ring) < 0:  # counter-clockwise exterior (RFC 7946 section 3.1.6)
-            ring = ring[::-1]
-        k = int(g.klass[r, c])
-        ok = st == CLASSIFIED
-        feats.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
-                      "properties": {"row": int(r), "col": int(c), "status": STATUS_NAMES[st],
-                                     "class": class_names[k] if ok else None, "class_index": k if ok else None,
-                                     "probability": round(float(g.prob[r, c]), 5) if ok else None,
-                                     "keep": bool(keep[r, c]) if ok else None}})
-    return {"type": "FeatureCollection", "features": feats}
+    # counter-clockwise (RFC 7946 section 3.1.6): the signed area of (0, 1, 2, 3) decides the order
+    area = sum(lon[k] * lat[(k + 1) % 4] - lon[(k + 1) % 4] * lat[k] for k in range(4))
+    order = np.where(area[None, :] >= 0, np.arange(4)[:, None], np.array([0, 3, 2, 1])[:, None])
+    lon, lat = np.take_along_axis(lon, order, 0), np.take_along_axis(lat, order, 0)
+    names = [json.dumps(n) for n in class_names]
+    st, kl, pr, kp = g.status.ravel(), g.klass.ravel(), g.prob.ravel(), keep.ravel()
+    parts = []
+    for i in range(len(st)):
+        ring = ",".join(f"[{lon[k, i]:.7f},{lat[k, i]:.7f}]" for k in (0, 1, 2, 3, 0))
+        if st[i] == CLASSIFIED:
+            props = (f'"status":"classified","class":{names[kl[i]]},"class_index":{int(kl[i])},'
+                     f'"probability":{float(pr[i]):.5f},"keep":{"true" if kp[i] else "false"}')
+        else:
+            props = f'"status":"{STATUS_NAMES[int(st[i])]}","class":null,"class_index":null,"probability":null,"keep":null'
+        parts.append(f'{{"type":"Feature","geometry":{{"type":"Polygon","coordinates":[[{ring}]]}},'
+                     f'"properties":{{"row":{i // g.cols},"col":{i % g.cols},{props}}}}}')
+    return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}"
 
 
 def _signed_area(ring: list[list[float]]) -> float:
     return 0.5 * sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:]))
 
 
-def write_quicklook(path: Path, ds, bands: list[int], g: TileGrid, class_names: list[str], title: str,
-                    max_side: int = 1024) -> None:
-    """The scene (its first three model bands, or the one band, percentile-stretched 2-98 % over
-    valid pixels, read decimated: overviews where the file has them) under the class map
-    (semi-transparent, classified positions only), with a legend."""
-    import matplotlib
+def write_quicklook(path: Path, sample, g: TileGrid, class_names: list[str], title: str) -> None:
+    """The scene (the decimated sample the pipeline gathered: its first three model bands, or the one
+    band, percentile-stretched 2-98 % over valid pixels) under the class map (45 % opaque,
+    classified positions only), the title above and a legend below (Pillow)."""
+    from PIL import Image, ImageDraw, ImageFont
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    f = max(1, int(np.ceil(max(ds.width, ds.height) / max_side)))
-    h, w = max(1, ds.height // f), max(1, ds.width // f)
-    show = bands[:3] if len(bands) >= 3 else bands[:1]
-    img = ds.read(show, out_shape=(len(show), h, w)).astype(np.float32)
-    valid = ds.dataset_mask(out_shape=(h, w)) > 0
+    img, valid, h, w = sample.img, sample.valid, sample.h, sample.w
+    show = range(sample.n)
     rgb = np.zeros((h, w, 3), np.float32)
+    rng = np.random.default_rng(0)
     for i in range(len(show)):
         v = img[i][valid] if valid.any() else img[i].ravel()
+        if v.size > 200_000:  # percentiles of a random sample: the stretch, not a statistic
+            v = rng.choice(v, 200_000, replace=False)
         lo, hi = np.percentile(v, [2, 98]) if v.size else (0.0, 1.0)
-        band = np.clip((img[i] - lo) / max(hi - lo, 1e-6), 0, 1)
-        rgb[..., i] = band
-    if len(show) == 1:
+        rgb[..., i] = np.clip((img[i] - lo) / max(hi - lo, 1e-6), 0, 1)
+    if sample.n == 1:
         rgb[..., 1] = rgb[..., 2] = rgb[..., 0]
     rgb[~valid] = 0
-    # the class map on the quicklook's pixel grid: position of each quicklook pixel's scene pixel
-    rows = np.minimum(((np.arange(h) + 0.5) * ds.height / h / g.stride).astype(int), g.rows - 1)
-    cols = np.minimum(((np.arange(w) + 0.5) * ds.width / w / g.stride).astype(int), g.cols - 1)
+    # the class map on the quicklook's pixel grid: the position of each quicklook pixel's scene pixel
+    rows = np.minimum(np.arange(h) * sample.f // g.stride, g.rows - 1)  # the position of each sampled scene pixel
+    cols = np.minimum(np.arange(w) * sample.f // g.stride, g.cols - 1)
     k = g.klass[rows][:, cols]
     ok = g.status[rows][:, cols] == CLASSIFIED
-    over = np.zeros((h, w, 4), np.float32)
     pal = np.asarray([colour(i) for i in range(len(class_names))], np.float32) / 255
-    over[ok, :3] = pal[k[ok]]
-    over[ok, 3] = 0.45
-    fig, ax = plt.subplots(figsize=(8, 8 * h / w + 0.6), dpi=110)
-    ax.imshow(rgb, interpolation="nearest")
-    ax.imshow(over, interpolation="nearest")
-    ax.set_axis_off()
-    ax.set_title(title, fontsize=9)
+    rgb = np.where(ok[..., None], 0.55 * rgb + 0.45 * pal[np.maximum(k, 0)], rgb)
+    scene = Image.fromarray((rgb * 255 + 0.5).astype(np.uint8))
     present = sorted(set(int(x) for x in np.unique(g.klass[g.status == CLASSIFIED])))
-    handles = [Patch(color=pal[i], label=class_names[i]) for i in present]
-    if handles:
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=min(5, len(handles)),
-                  fontsize=7, frameon=False)
-    fig.savefig(path, format="png", bbox_inches="tight")
-    plt.close(fig)
+    font = ImageFont.load_default()
+    per_row = max(1, min(5, w // 170))
+    legend_h = 18 * ((len(present) + per_row - 1) // per_row) + 6
+    canvas = Image.new("RGB", (w, h + 22 + legend_h), "white")
+    canvas.paste(scene, (0, 22))
+    d = ImageDraw.Draw(canvas)
+    d.text((4, 4), title, fill="black", font=font)
+    for j, i in enumerate(present):
+        x, y = 6 + (j % per_row) * (w // per_row), h + 26 + 18 * (j // per_row)
+        d.rectangle([x, y, x + 12, y + 12], fill=colour(i), outline="black")
+        d.text((x + 18, y), class_names[i], fill="black", font=font)
+    canvas.save(path, format="PNG", compress_level=1)
