@@ -20,6 +20,8 @@ def main(paths: list[str]) -> None:
           "`python benchmarks/scene/make_scene.py` (the 400 x 400 px centre of the real Landsat 7 scene in "
           "`../shared/data/scenes/`, mirror-tiled, 10 m pixels). Command: `bash benchmarks/scene/run.sh` "
           "(each model in its own process).\n")
+    h = recs[0][1].get("host") or {}
+    print(f"Host: {h.get('cpu', '?')}, {h.get('logical_cpus', '?')} logical CPUs; nothing else running.\n")
     print("Targets (issue 29): end to end >= 80 % of the inference-only tiles/s of the same run; peak RSS <= 1 GB.\n")
     print("| model | backend, threads | preprocessing | tiles classified | end to end tiles/s | inference-only tiles/s "
           "| end to end / inference-only | end to end Mpx/s | km^2/s | real-time factor vs Sentinel-2 MSI 10 m "
@@ -42,8 +44,8 @@ def main(paths: list[str]) -> None:
         f"`{Path(rr['model']['path']).name}`: " + ", ".join(f"{k} {v:.2f}" for k, v in rr["throughput"]["stages_s"].items())
         for _, rr in recs) + ". `infer_s` is inference inside the pipeline (the reader thread runs beside it on the "
         "same 2 cores); inference-only re-runs the first 4 batches afterwards with nothing else running.\n")
-    print("Records: " + ", ".join(f"`{p.name}`" for p, _ in recs) + " (the `downlink.json` of each run; host in "
-          "`README`'s note below).")
+    print("Records: " + ", ".join(f"`{p.name}`" for p, _ in recs) + " (the `downlink.json` of each run, "
+          "`docs/scene-schema.md`).")
 
 
 if __name__ == "__main__":
