@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import assert_one_line_error, run_cli
-from eo_edge.measure.timing import interleaved_latency, percentiles, ratio_stats
+
 from eo_edge.errors import EOEdgeError
 from eo_edge.measure.paper import reduction_pct
+from eo_edge.measure.timing import interleaved_latency, percentiles, ratio_stats
 
 
 @pytest.mark.slow
@@ -130,6 +131,7 @@ def test_default_config_file_is_the_built_in_default():
     """benchmarks/default.json names exactly the ONNX files shipped in models/, which is what
     `eo-edge bench` with no inputs measures (a renamed or dropped artifact breaks this)."""
     from conftest import ROOT
+
     from eo_edge.assets import default_inputs
     from eo_edge.measure.artifacts import load_config
 
@@ -141,6 +143,7 @@ def test_default_config_file_is_the_built_in_default():
 def test_memory_probe_measures_a_shipped_model():
     """peak_rss_mb returns None on failure; on a real model it must return the child's VmHWM."""
     from conftest import ROOT
+
     from eo_edge.measure.probes import peak_rss_mb
 
     mb = peak_rss_mb(ROOT / "models" / "resnet8_eurosat64.onnx", "onnxruntime", 16, 1)
@@ -174,9 +177,9 @@ def test_artifact_names_come_from_the_file_alone(tmp_path):
     and a plain one keeps the short arch name; INT8 files found beside their parent share it."""
     from pathlib import Path
 
-    from eo_edge.measure.artifacts import model_label
     from eo_edge.app.bench import prepare_artifacts
     from eo_edge.artifact.config import ModelConfig
+    from eo_edge.measure.artifacts import model_label
 
     models = Path(__file__).resolve().parents[1] / "models"
 
@@ -233,6 +236,7 @@ def test_explicit_artifacts_are_always_measured(tmp_path):
     """--precisions decides what FP32 inputs are compiled to; a file given explicitly is measured
     whatever its precision (`bench X.int8.onnx --precisions fp32` used to drop it silently)."""
     from conftest import ROOT
+
     from eo_edge.app.bench import prepare_artifacts
 
     int8 = ROOT / "models" / "resnet8_kd_eurosat64.int8-minmax-u8.onnx"
@@ -243,3 +247,26 @@ def test_explicit_artifacts_are_always_measured(tmp_path):
     assert [a.tag for a in arts] == ["fp32"]  # the shipped defaults are filtered by --precisions
     with pytest.raises(EOEdgeError, match="nothing to measure"):
         prepare_artifacts([int8], ["fp16"], tmp_path / "cache", lambda m: None, explicit=False)
+
+
+ROOT_SCENE = Path(__file__).resolve().parents[2] / "shared" / "data" / "scenes" / "landsat7-rgb-byte.tif"
+
+
+@pytest.mark.skipif(not ROOT_SCENE.is_file(), reason="shared scenes not found")
+def test_bench_scene_adds_the_realtime_factor_per_artifact_and_backend(tmp_path, cli):
+    from conftest import ROOT
+
+    p = cli("bench", str(ROOT / "models" / "resnet8_kd_eurosat64.int8-minmax.onnx"), "--backend", "all",
+            "--scene", str(ROOT_SCENE), "--runs", "10", "--rounds", "2", "--warmup", "1", "--no-peak", "--no-memory",
+            "--out", str(tmp_path / "b"), "-q")
+    assert p.returncode == 0, p.stderr
+    run = json.loads((tmp_path / "b" / "bench.json").read_text())
+    rows = run["scene"]["artifacts"]
+    assert {r["backend"] for r in rows} >= {"onnxruntime"} and all(r["tiles"] == 63 for r in rows)  # 63 tiles: no nodata
+    for r in rows:
+        assert r["realtime_factor"] == pytest.approx(r["mpx_per_s"] / run["scene"]["sensor"]["pixel_rate_mpx_s"], rel=1e-3)
+    md = (tmp_path / "b" / "report.md").read_text()
+    assert "## Scene throughput and real-time factor" in md and (tmp_path / "b" / "realtime_factor.png").is_file()
+    p = cli("bench", "--scene", str(tmp_path / "none.tif"), "--out", str(tmp_path / "c"), "-q")
+    assert_one_line_error(p, "scene not found")
+    assert not (tmp_path / "c").exists()

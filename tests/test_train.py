@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import assert_one_line_error
 
 torch = pytest.importorskip("torch")
@@ -101,6 +100,7 @@ def tiny_cache(tmp_path_factory):
     import shutil
 
     from conftest import ROOT
+
     from eo_edge.data import prepare
     from eo_edge.data.dataset import EUROSAT_CLASSES
 
@@ -238,3 +238,23 @@ def test_threshold_defaults_are_the_papers():
     assert (TrainOptions().low, TrainOptions().high) == (PAPER_LOW, PAPER_HIGH)
     params = inspect.signature(distill).parameters
     assert (params["low"].default, params["high"].default) == (PAPER_LOW, PAPER_HIGH)
+
+
+def test_img_size_defaults_to_the_datasets_own_size():
+    """`train`/`distill` without --img-size use the prepared images' own size (issue 29: a 256 px
+    dataset is not silently resized to EuroSAT's 64 px); given, it wins."""
+    import types
+
+    import numpy as np
+
+    from eo_edge.app.training import native_size, train_options
+    from eo_edge.errors import EOEdgeError
+
+    opts = train_options(arch="resnet8", img_size=None)
+    assert opts.img_size is None
+    said = []
+    ds = types.SimpleNamespace(images=np.zeros((2, 96, 96, 3), np.uint8))
+    assert native_size(opts, ds, said.append).img_size == 96 and "96 px, the dataset's own" in said[0]
+    assert native_size(train_options(arch="resnet8", img_size=64), ds, said.append).img_size == 64
+    with pytest.raises(EOEdgeError, match="--img-size must be between 8 and 1024"):
+        train_options(arch="resnet8", img_size=4)

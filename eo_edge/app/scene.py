@@ -188,8 +188,8 @@ def _one_scene(path: Path, ds, cfg, model: Path, dest: Path, o: SceneOptions, ti
     from ..data.raster import describe
     from ..fileio import check_out_dir, sha256_file, staged
     from ..hostinfo import cpu_name
-    from ..scene.outputs import classes_aux_xml, tiles_geojson, write_classes_tif, write_quicklook
     from ..scene.fold import ONNX_TYPES, fold_preprocessing
+    from ..scene.outputs import classes_aux_xml, tiles_geojson, write_classes_tif, write_quicklook
     from ..scene.pipeline import CLASSIFIED, QUEUE_BATCHES, Preprocess, QuickSample, run_scene
     from ..scene.sensors import SENSORS, realtime_factors
 
@@ -331,3 +331,58 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(type(o).__name__)
+
+
+def scene_throughput(scene: Path, model: Path, backend: str, *, threads: int | None = None, batch: int = 128,
+                     bands: str | None = None, scale: float | None = None, sensor: str = "sentinel-2-msi") -> dict:
+    """The scene pipeline of ``eo-edge scene`` (read, nodata mask, preprocessing folded into the
+    graph on ONNX Runtime and OpenVINO, inference, softmax) on ``model``, without writing outputs:
+    what ``eo-edge bench --scene`` measures per artifact and backend.
+
+    Returns:
+        ``{"tiles", "tiles_per_s", "mpx_per_s", "km2_per_s", "inference_only_tiles_per_s",
+        "realtime_factor", "realtime_factors", "seconds", "preprocess"}`` (rates over the pipeline
+        time; Mpx and km^2 of the whole scene).
+
+    Raises:
+        EOEdgeError: as :func:`run_scene_command` for the scene and model.
+    """
+    import rasterio
+
+    from ..artifact.onnx_meta import open_artifact
+    from ..backends import get_backend
+    from ..data.raster import describe, map_bands, open_raster
+    from ..fileio import load_onnx
+    from ..scene.fold import ONNX_TYPES, fold_preprocessing
+    from ..scene.pipeline import Preprocess, run_scene
+    from ..scene.sensors import get_sensor, realtime_factors
+
+    s = get_sensor(sensor)
+    cfg = open_artifact(model).config
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(scene) as ds, \
+            tempfile.TemporaryDirectory(prefix="eo-edge-scene.") as td:
+        ri = describe(ds)
+        b = map_bands(ri, list((cfg.extra or {}).get("bands") or []), cfg.in_chans, bands)
+        if cfg.input_size > min(ri.width, ri.height):
+            raise EOEdgeError(f"the model's {cfg.input_size} px tiles are larger than {scene.name} ({ri.width} x {ri.height} px)")
+        vscale = model_value_scale(cfg)
+        check_values(ds, b, [ri.scales[i - 1] for i in b], [ri.offsets[i - 1] for i in b], scale or 1.0, vscale, cfg)
+        pre = Preprocess.of(cfg, [ri.scales[i - 1] for i in b], [ri.offsets[i - 1] for i in b], scale or 1.0, vscale)
+        folded = backend in ("onnxruntime", "openvino") and ri.dtype in ONNX_TYPES
+        if folded:
+            fp = Path(td) / "folded.onnx"
+            fp.write_bytes(fold_preprocessing(load_onnx(model), pre.a, pre.b, ri.dtype).SerializeToString())
+            infer = get_backend(backend).load(fp, threads=threads).infer_raw
+        else:
+            infer = get_backend(backend).load(model, threads=threads).infer
+        g, t = run_scene(ds, infer, cfg.temperature, bands=b, tile=cfg.input_size, stride=cfg.input_size,
+                         pre=None if folded else pre, batch=batch, use_mask=ri.has_mask)
+    n = g.counts()["classified"]
+    mpx = ri.width * ri.height / 1e6 / t["pipeline_s"]
+    area = ri.pixel_area_km2 * ri.width * ri.height if ri.pixel_area_km2 else None
+    return {"tiles": n, "seconds": t["pipeline_s"], "tiles_per_s": n / t["pipeline_s"], "mpx_per_s": mpx,
+            "km2_per_s": area / t["pipeline_s"] if area else None,
+            "inference_only_tiles_per_s": (t["inference_only_tiles"] / t["inference_only_s"]
+                                           if t["inference_only_s"] > 0 else None),
+            "realtime_factor": mpx / s.pixel_rate_mpx_s, "realtime_factors": realtime_factors(mpx),
+            "preprocess": "graph" if folded else "numpy"}

@@ -3,6 +3,7 @@ state, teachers) before any data work, then train (:func:`eo_edge.train.loop.tra
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,14 +13,28 @@ WEIGHTINGS = ("batch", "sample", "static")  # the rule of eo_edge.train.distill:
 
 
 def train_options(**kw: Any):
-    """A validated :class:`eo_edge.train.loop.TrainOptions` (unknown arch, bad sizes ... refused, one line)."""
+    """A validated :class:`eo_edge.train.loop.TrainOptions` (unknown arch, bad sizes ... refused, one
+    line). ``img_size=None`` is kept as "not given" (see :func:`native_size`)."""
     from ..models.registry import default_config
     from ..train.loop import TrainOptions, check_options
 
-    opts = TrainOptions(**kw)
+    given = kw.get("img_size")
+    opts = TrainOptions(**{**kw, "img_size": given if given is not None else 64})
     default_config(opts.arch)
     check_options(opts)
-    return opts
+    return replace(opts, img_size=given)
+
+
+def native_size(opts, ds, log: Callable[[str], None]):
+    """``opts`` with the input size the data's own when ``--img-size`` was not given (a prepared
+    dataset holds one image size: its images as prepared)."""
+    if opts.img_size is not None:
+        return opts
+    h, w = ds.images.shape[1:3]
+    size = int(h) if h == w else 64
+    log(f"--img-size not given: {size} px, the dataset's own image size" if h == w else
+        f"--img-size not given and the images are {w} x {h} px: 64 px")
+    return replace(opts, img_size=size)
 
 
 def run_dir_name(arch: str, img_size: int, seed: int, weighting: str | None = None, low: float | None = None,
@@ -43,10 +58,14 @@ def train(opts, *, data: Path | None, home: Path | None, out_dir: Path | None, r
     from ..train.loop import train as run_train
     from .data import resolve
 
+    ds = None
+    if opts.img_size is None:  # the data's own size: resolve the data first
+        ds = resolve(data, home, quiet, log)
+        opts = native_size(opts, ds, log)
     run_dir = out_dir or home_dir(home) / "runs" / run_dir_name(opts.arch, opts.img_size, opts.seed)
     if resume:
-        check_resume(run_dir, opts)  # before the data is resolved or prepared
-    ds = resolve(data, home, quiet, log)
+        check_resume(run_dir, opts)  # before the data is resolved or prepared, when --img-size is given
+    ds = ds if ds is not None else resolve(data, home, quiet, log)
     res = run_train(opts, ds, run_dir, resume=resume, progress=not quiet, log=log, command=command, verbose=not quiet)
     return res, run_dir
 
@@ -80,11 +99,15 @@ def distill(teachers: list[Path], *, data: Path | None, home: Path | None, out_d
             raise EOEdgeError(f"teacher {t} is a folder" if t.is_dir() else f"teacher checkpoint not found: {t}")
         load_checkpoint(t)
     opts = train_options(teachers=[str(t) for t in teachers], **kw)
+    ds = None
+    if opts.img_size is None:
+        ds = resolve(data, home, quiet, log)
+        opts = native_size(opts, ds, log)
     run_dir = out_dir or home_dir(home) / "runs" / run_dir_name(opts.arch, opts.img_size, opts.seed, opts.weighting,
                                                                  opts.low, opts.high)
     if resume:
         check_resume(run_dir, opts)  # before the teacher-logit cache (minutes), not after it
-    ds = resolve(data, home, quiet, log)
+    ds = ds if ds is not None else resolve(data, home, quiet, log)
     cache = build_teacher_cache(list(teachers), ds, train_rows(ds, opts.limit_train, opts.seed),
                                 home_dir(home) / "teacher-cache", device=pick_device(opts.device), progress=not quiet,
                                 log=log)

@@ -40,6 +40,8 @@ def bench(
     max_drop: float = typer.Option(D.MAX_DROP_PTS, "--max-drop", metavar="PTS", help="Accuracy gate of every FP16/INT8 artifact vs its FP32 parent in this run (points; as `eo-edge compile --max-drop`): a failing artifact is measured, warned about and marked in the report."),
     faults: Optional[str] = typer.Option(None, "--faults", metavar="K,...", help="Fault tolerance: flip K random bits in each artifact's stored weights (e.g. 1,10), 3 seeded trials per K on 500 of the images (see `eo-edge faults` for the full campaign)."),
     out_dir: Path = typer.Option(Path("eo-edge-bench"), "--out", metavar="DIR", help="Folder for bench.json, report.md and the PNG plots."),
+    scene: Optional[Path] = typer.Option(None, "--scene", metavar="RASTER", help="Also classify this georeferenced raster with every artifact (as `eo-edge scene`, no outputs): tiles/s, km²/s and the real-time factor against --sensor, table and plot."),
+    sensor: str = typer.Option("sentinel-2-msi", "--sensor", metavar="NAME", help="Sensor of the --scene real-time factor: sentinel-2-msi, landsat-oli or planetscope."),
     home: Optional[Path] = HomeOpt,
     json_out: Optional[Path] = JsonOpt,
     quiet: bool = QuietOpt,
@@ -54,6 +56,7 @@ def bench(
     eo-edge bench --config benchmarks/default.json --severities 1-5 \\
         --corruptions gaussian_noise,motion_blur
     eo-edge bench --backend tensorrt     (on a Jetson)
+    eo-edge bench --backend all --scene ../shared/data/scenes/landsat7-rgb-byte.tif
     """
     from ..app.bench import BenchRequest, run
     from ..report import print_table
@@ -64,7 +67,7 @@ def bench(
         backend=backend, data=data, split=split, runs=runs, warmup=warmup, rounds=rounds, batch=batch, threads=threads,
         corruptions=[c.strip() for c in (corruptions or "").split(",") if c.strip()], severities=severities,
         idle_s=idle_s, settle_s=settle_s, power_window_s=power_window_s, peak=peak, memory=memory,
-        max_drop=max_drop, faults=faults, out_dir=out_dir, home=home)
+        max_drop=max_drop, faults=faults, out_dir=out_dir, home=home, scene=scene, sensor=sensor)
     result, files = run(req, command=_command_line(), quiet=quiet, log=_log)
     print_table(result, out)
     if json_out:

@@ -33,7 +33,7 @@ QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars or progre
 DataOpt = Annotated[Optional[Path], typer.Option("--data", metavar="PATH", help="EuroSAT.zip, a folder of class sub-folders, or a prepared cache folder (default: the prepared EuroSAT cache).")]
 
 
-ImgSizeOpt = Annotated[int, typer.Option("--img-size", metavar="PX", help="Input size in pixels (64 = native EuroSAT).")]
+ImgSizeOpt = Annotated[Optional[int], typer.Option("--img-size", metavar="PX", help="Input size in pixels (default: the dataset's own image size, 64 for EuroSAT).")]
 
 
 EpochsOpt = Annotated[int, typer.Option("--epochs", metavar="N", help="Training epochs (>= 1).")]

@@ -30,7 +30,7 @@ from .root import _command_line, _log, _print_report, app, out
 @app.command()
 def train(
     arch: Annotated[str, typer.Option("--arch", metavar="NAME", help="Model name (see `eo-edge models`).")] = "resnet8",
-    data: DataOpt = None, img_size: ImgSizeOpt = 64, epochs: EpochsOpt = 15, batch_size: BatchOpt = 128,
+    data: DataOpt = None, img_size: ImgSizeOpt = None, epochs: EpochsOpt = 15, batch_size: BatchOpt = 128,
     lr: LrOpt = 3e-3, weight_decay: WdOpt = 0.05, seed: SeedOpt = 0, device: DeviceOpt = "auto",
     threads: ThreadsOpt = None, out_dir: OutOpt = None, resume: ResumeOpt = True, limit_train: LimitOpt = None,
     home: Optional[Path] = HomeOpt, json_out: Optional[Path] = JsonOpt, quiet: bool = QuietOpt,
@@ -72,7 +72,7 @@ def distill(
     temperature: Annotated[float, typer.Option("--temperature", metavar="T", help="Softmax temperature T of the KD terms.")] = 5.0,
     low: Annotated[float, typer.Option("--low", metavar="P", help="Confidence below which a teacher is ignored when all are (the paper: 0.4); batch and sample weighting only.")] = 0.4,
     high: Annotated[float, typer.Option("--high", metavar="P", help="Confidence from which a teacher counts as confident (the paper: 0.6); batch and sample weighting only.")] = 0.6,
-    data: DataOpt = None, img_size: ImgSizeOpt = 64, epochs: EpochsOpt = 15, batch_size: BatchOpt = 128,
+    data: DataOpt = None, img_size: ImgSizeOpt = None, epochs: EpochsOpt = 15, batch_size: BatchOpt = 128,
     lr: LrOpt = 3e-3, weight_decay: WdOpt = 0.05, seed: SeedOpt = 0, device: DeviceOpt = "auto",
     threads: ThreadsOpt = None, out_dir: OutOpt = None, resume: ResumeOpt = True, limit_train: LimitOpt = None,
     home: Optional[Path] = HomeOpt, json_out: Optional[Path] = JsonOpt, quiet: bool = QuietOpt,

@@ -215,6 +215,28 @@ def _robustness_section(run: dict) -> str:
                         ["l", "l"] + ["r"] * 7))
 
 
+def _scene_section(run: dict) -> str:
+    """``bench --scene``: scene throughput and real-time factor per artifact and backend."""
+    sc = run.get("scene")
+    if not sc:
+        return ""
+    s, sen = sc["scene"], sc["sensor"]
+    rows = []
+    for r in sc["artifacts"]:
+        if r.get("error"):
+            rows.append([r["name"], r["backend"], NA, NA, NA, NA, NA, f"error: {r['error']}"])
+            continue
+        rows.append([r["name"], r["backend"], fmt(r["tiles_per_s"], "ips"), fmt(r.get("inference_only_tiles_per_s"), "ips"),
+                     f"{r['mpx_per_s']:.2f}", NA if r.get("km2_per_s") is None else f"{r['km2_per_s']:,.1f}",
+                     f"{r['realtime_factor']:.3f}", "keeps up" if r["realtime_factor"] >= 1 else "does not keep up"])
+    return (f"## Scene throughput and real-time factor\n\n`{s['path']}`: {s['width']:,} x {s['height']:,} px, "
+            f"{s['bands']} bands {s['dtype']}. {sc['how']}; {sc['batch']} tiles per batch. Real-time factor = "
+            f"scene Mpx/s over {sen['title']}'s {sen['pixel_rate_mpx_s']:.2f} Mpx/s ({sen['swath_km']:g} km swath x "
+            f"{sen['ground_speed_km_s']:.2f} km/s / ({sen['pixel_m']:g} m)^2; {sen['source']}).\n\n"
+            + _md_table(["Artifact", "Backend", "Tiles/s", "Inference-only tiles/s", "Mpx/s", "km²/s",
+                         "Real-time factor", ""], rows, ["l", "l"] + ["r"] * 5 + ["l"]))
+
+
 def render_markdown(run: dict, images: dict[str, str] | None = None) -> str:
     """The report of one bench run as Markdown.
 
@@ -243,7 +265,7 @@ def render_markdown(run: dict, images: dict[str, str] | None = None) -> str:
                          ["l"] * 5 + ["r"] * (len(MAIN_COLUMNS) - 5)),
              provenance_section(run), _power_section(run), decision_section(run), _fastest_section(run),
              _failed_section(run), _comparison_section(run), _robustness_section(run), fault_section(run),
-             host_load_section(run)]
+             _scene_section(run), host_load_section(run)]
     if images:
         parts.append("## Figures\n\n" + "\n\n".join(f"![{cap}]({path})" for cap, path in images.items()))
     return "\n\n".join(p for p in parts if p) + "\n"

@@ -49,7 +49,7 @@ _ROLE_MARKER = {"student": "o", "baseline": "s", "teacher": "^"}
 LABEL_GID = "point-label"
 
 PLOTS = ("accuracy_vs_latency.png", "accuracy_vs_macs.png", "size_by_precision.png", "latency_distributions.png",
-         "robustness.png")
+         "robustness.png", "realtime_factor.png")
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -367,6 +367,25 @@ def _robustness(rob: list[dict]):
     return fig
 
 
+def _realtime(sc: dict):
+    """Real-time factor per artifact and backend against the sensor, the 1.0 line drawn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = [r for r in sc["artifacts"] if not r.get("error")]
+    fig = Figure(figsize=(7.0, 0.35 * len(rows) + 1.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    y = list(range(len(rows)))[::-1]
+    ax.barh(y, [r["realtime_factor"] for r in rows], color=[_PREC_COLOR.get(r.get("precision"), "grey") for r in rows])
+    ax.set_yticks(y, [r["name"] if "@" in r["name"] else f"{r['name']} ({r['backend']})" for r in rows], fontsize=7)
+    ax.axvline(1.0, color="black", lw=1, ls="--")
+    ax.text(1.0, 1.0, " keeps up", transform=ax.get_xaxis_transform(), fontsize=7, va="bottom")
+    ax.set_xlabel(f"real-time factor vs {sc['sensor']['title']} ({sc['sensor']['pixel_rate_mpx_s']:.1f} Mpx/s)")
+    ax.grid(True, axis="x", alpha=0.3)
+    return fig
+
+
 def figures(run: dict) -> dict[str, Any]:
     """Build the report's figures without writing them (see :func:`plot_all` for what each shows).
 
@@ -393,6 +412,8 @@ def figures(run: dict) -> dict[str, Any]:
     rob = [a for a in arts if a.get("robustness")]
     if rob:
         figs[PLOTS[4]] = _robustness(rob)
+    if (run.get("scene") or {}).get("artifacts") and any(not r.get("error") for r in run["scene"]["artifacts"]):
+        figs[PLOTS[5]] = _realtime(run["scene"])
     for fig in figs.values():
         if fig.get_layout_engine() is not None:
             _freeze_layout(fig)
@@ -408,7 +429,8 @@ def plot_all(run: dict, out_dir: Path) -> list[Path]:
     ``size_by_precision.png`` (model file MB, one bar per artifact labelled with its name and
     file, colour = precision, log x when sizes span > 20x), ``latency_distributions.png``
     (box plots of ``latency_ms.samples``, log x, colour legend per precision),
-    ``robustness.png`` (top-1 % vs severity per corruption).
+    ``robustness.png`` (top-1 % vs severity per corruption), ``realtime_factor.png`` (``bench --scene``:
+    real-time factor per artifact and backend against the sensor, the 1.0 line drawn).
 
     Returns:
         The paths written, in that order.

@@ -89,6 +89,7 @@ def write_report(run: dict, out_dir: str | Path) -> dict[str, Path]:
                 "accuracy_vs_macs.png": "Top-1 vs MACs", "size_by_precision.png": "Model size per precision",
                 "latency_distributions.png": "Latency distributions",
                 "robustness.png": "Top-1 under corruption",
+                "realtime_factor.png": "Scene real-time factor per artifact and backend (1.0 = keeps up with the sensor)",
                 "risk_coverage.png": "Accuracy of the kept images vs coverage (keep the most confident first)",
                 "reliability.png": "Reliability diagram: accuracy vs confidence per bin, at the model's temperature"}
     md = render_markdown(run, {captions.get(p.name, p.stem): p.name for p in pngs})
