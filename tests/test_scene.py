@@ -293,3 +293,15 @@ def test_preprocessing_folded_into_the_graph_gives_the_same_map(tmp_path, backen
             maps[how] = c.read().astype(int)
     assert (maps["graph"][0] == maps["numpy"][0]).all()
     assert np.abs(maps["graph"][1] - maps["numpy"][1]).max() <= (0 if backend == "onnxruntime" else 6)
+
+
+@needs_scenes
+def test_a_vrt_reads_like_its_source(tmp_path, landsat):
+    """GDAL's VRT driver: a VRT of the Landsat scene gives the same decision map as the scene itself."""
+    from rasterio.shutil import copy as gdal_copy
+
+    vrt = tmp_path / "landsat.vrt"
+    gdal_copy(LANDSAT, vrt, driver="VRT")
+    _run([vrt], tmp_path / "v", backend="onnxruntime", threads=2)
+    with rasterio.open(tmp_path / "v" / "classes.tif") as a, rasterio.open(landsat[0] / "classes.tif") as b:
+        assert np.array_equal(a.read(), b.read()) and a.transform == b.transform and a.crs == b.crs
