@@ -270,3 +270,28 @@ def test_bench_scene_adds_the_realtime_factor_per_artifact_and_backend(tmp_path,
     p = cli("bench", "--scene", str(tmp_path / "none.tif"), "--out", str(tmp_path / "c"), "-q")
     assert_one_line_error(p, "scene not found")
     assert not (tmp_path / "c").exists()
+
+
+def test_sustained_throughput_is_a_rate_over_a_window_with_rounds_cut_where_tight():
+    """Throughput is images over a timed window of back-to-back calls, rounds interleaved; a third
+    round runs only for the artifact whose first two disagree by more than 3 %."""
+    import time
+
+    from eo_edge.measure.timing import sustained_throughput, throughput_record
+
+    calls = {"steady": 0, "erratic": 0}
+
+    def steady(x):
+        calls["steady"] += 1
+        time.sleep(0.002)
+
+    def erratic(x):
+        calls["erratic"] += 1
+        time.sleep(0.002 if calls["erratic"] < 30 else 0.006)  # slows down after its first round
+
+    x = np.zeros((8, 3, 4, 4), np.float32)
+    rates = sustained_throughput([steady, erratic], [x, x], window_s=0.06, rounds=3)
+    assert len(rates[0]) == 2 and len(rates[1]) == 3
+    assert 8 / 0.0035 < rates[0][0] < 8 / 0.002  # about 8 images per 2 ms call, sleep overhead included
+    rec = throughput_record(rates[1], 8, 0.06)
+    assert rec["min"] < rec["images_per_s"] < rec["max"] and rec["rounds"] == 3 and rec["window_s"] == 0.06

@@ -150,7 +150,8 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
 
 #: What a bench config's ``protocol`` object may set: ``{key: BenchOptions field}``.
 PROTOCOL_KEYS = {"warmup": "warmup", "runs": "runs", "rounds": "rounds", "throughput_batch": "throughput_batch",
-                 "threads": "threads"}
+                 "threads": "threads", "throughput_window_s": "throughput_window_s",
+                 "throughput_rounds": "throughput_rounds"}
 
 
 @dataclass
@@ -170,6 +171,8 @@ class BenchRequest:
     rounds: int | None = None
     batch: int | None = None
     threads: int | None = None
+    throughput_s: float | None = None  # seconds per sustained-throughput round
+    throughput_rounds: int | None = None
     corruptions: list[str] = field(default_factory=list)
     severities: str = "1-5"
     idle_s: float = POWER_IDLE_S  # power protocol, seconds (PowerProtocol)
@@ -253,10 +256,14 @@ def plan(req: BenchRequest) -> BenchPlan:
     opts = BenchOptions(warmup=int(pick(req.warmup, "warmup", d.warmup)), runs=int(pick(req.runs, "runs", d.runs)),
                         rounds=int(pick(req.rounds, "rounds", d.rounds)), throughput_batch=int(batch),
                         threads=pick(req.threads, "threads", None), backend=backends[0] if len(backends) == 1 else "all",
+                        throughput_window_s=float(pick(req.throughput_s, "throughput_window_s", d.throughput_window_s)),
+                        throughput_rounds=int(pick(req.throughput_rounds, "throughput_rounds", d.throughput_rounds)),
                         peak=req.peak, memory=req.memory, power=power,
                         engine_dir=home_dir(req.home) / "engines", max_drop=check_max_drop(req.max_drop))
     if opts.runs < 1 or opts.rounds < 1 or opts.warmup < 0 or opts.throughput_batch < 1:
         raise EOEdgeError("--runs, --rounds and --batch must be positive, --warmup non-negative")
+    if not (opts.throughput_window_s > 0 and opts.throughput_window_s < 3600) or opts.throughput_rounds < 1:
+        raise EOEdgeError("--throughput-s must be a positive number of seconds and --throughput-rounds at least 1")
     if req.faults:
         from .faults import parse_bits
 

@@ -66,13 +66,48 @@ def ratio_stats(a_rounds: list[np.ndarray], b_rounds: list[np.ndarray]) -> dict[
             "rounds": int(len(r))}
 
 
-def throughput(infer: Callable[[np.ndarray], Any], x: np.ndarray, iters: int) -> float:
-    """Images/s: best of 3 passes of ``iters`` calls on batch ``x`` (float32 (B,3,S,S))."""
-    infer(x)
-    best = 0.0
-    for _ in range(3):
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            infer(x)
-        best = max(best, iters * len(x) / (time.perf_counter() - t0))
-    return best
+def sustained_throughput(infers: list[Callable[[np.ndarray], Any]], xs: list[np.ndarray], window_s: float,
+                         rounds: int, agree: float = 0.03,
+                         progress: Callable[[int], None] | None = None) -> list[list[float]]:
+    """Sustained images/s of several artifacts: interleaved rounds (A B C A B C ...), each a window of
+    ``window_s`` s of back-to-back calls on one preallocated batch, so drift hits every artifact alike.
+
+    Every artifact gets 2 rounds (1 when ``rounds`` is 1); a further round up to ``rounds`` only
+    for the artifacts whose rounds so far differ by more than ``agree`` (relative): repetition is
+    cut where the figure is already tight.
+
+    Args:
+        infers: one call each: batch -> logits.
+        xs: the batch of each (float32 (B, C, S, S)); reused for every call.
+
+    Returns:
+        ``rates[i]``: images/s of artifact i per round it ran.
+    """
+    for f, x in zip(infers, xs):
+        f(x)  # warm
+    rates: list[list[float]] = [[] for _ in infers]
+    clock = time.perf_counter
+    for r in range(max(1, rounds)):
+        for i, (f, x) in enumerate(zip(infers, xs)):
+            got = rates[i]
+            if r >= 2 and (max(got) - min(got)) / max(got) <= agree:
+                continue
+            n, t0 = 0, clock()
+            while True:
+                f(x)
+                n += len(x)
+                dt = clock() - t0
+                if dt >= window_s:
+                    break
+            got.append(n / dt)
+            if progress:
+                progress(1)
+    return rates
+
+
+def throughput_record(rates: list[float], batch: int, window_s: float) -> dict[str, Any]:
+    """``throughput`` of one artifact: the median of its sustained rounds (images/s), their min and
+    max, how many rounds and how long each (s)."""
+    r = np.asarray(rates, np.float64)
+    return {"batch": batch, "images_per_s": float(np.median(r)), "min": float(r.min()), "max": float(r.max()),
+            "rounds": int(len(r)), "window_s": window_s}
