@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -61,7 +62,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         EOEdgeError: the output folder does not exist, or the disk is full (ENOSPC).
     """
     target = check_out_dir(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=PARTIAL + suffix, dir=target.parent or ".")
+    sweep_stale(target)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=PARTIAL + suffix, dir=target.parent or ".")
     os.close(fd)
     tmp_p = Path(tmp)
     try:
@@ -156,9 +158,46 @@ def load_onnx(path: str | Path, *, external_data: bool = False):
         raise EOEdgeError(f"cannot read ONNX file {p}: {reason}") from None
 
 
-#: Temporaries of every staged write end with this before their own suffix:
-#: ``.<final name>.<random>.partial<suffix>`` beside the final file.
+#: Temporaries of every write end with this before their own suffix:
+#: ``.<final name>.<pid>.<random>.partial<suffix>`` beside the final file (pid: the writing process).
 PARTIAL = ".partial"
+
+
+def temp_prefix(target: Path) -> str:
+    """``.<name>.<pid>.``: the start of every temporary written for ``target`` by this process."""
+    return f".{target.name}.{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def sweep_stale(target: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries a killed writer left for ``target`` (a crash, SIGKILL, a watchdog reset):
+    only files of eo-edge's own naming pattern (``.<name>.<pid>.<random>.partial*``, a temporary of a
+    temporary included) whose process is no longer alive. Returns what was removed."""
+    t = Path(target)
+    pat = re.compile(r"^\.+" + re.escape(t.name) + r"\.(\d+)\.[^/]*" + re.escape(PARTIAL))
+    gone = []
+    try:
+        entries = list(os.scandir(t.parent if str(t.parent) else "."))
+    except OSError:
+        return gone
+    for e in entries:
+        m = pat.match(e.name)
+        if m and e.is_file(follow_symlinks=False) and not _alive(int(m.group(1))):
+            with contextlib.suppress(OSError):
+                os.unlink(e.path)
+                gone.append(Path(e.path))
+    return gone
 
 
 class Staging:
@@ -176,7 +215,8 @@ class Staging:
             EOEdgeError: ``target``'s folder does not exist.
         """
         t = check_out_dir(target)
-        fd, tmp = tempfile.mkstemp(prefix=f".{t.name}.", suffix=PARTIAL + suffix, dir=t.parent or ".")
+        sweep_stale(t)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(t), suffix=PARTIAL + suffix, dir=t.parent or ".")
         os.close(fd)
         self.items.append((Path(tmp), t))
         return Path(tmp)

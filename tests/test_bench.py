@@ -19,7 +19,7 @@ from eo_edge.measure.timing import interleaved_latency, percentiles, ratio_stats
 def test_bench_measures_and_reports(exported, prepared, tmp_path):
     src, _ = exported
     out = tmp_path / "b"
-    p = run_cli("bench", str(src), "--precisions", "fp32,int8", "--runs", "40", "--rounds", "4", "--warmup", "3",
+    p = run_cli("bench", str(src), "--backend", "onnxruntime", "--throughput-s", "0.2", "--precisions", "fp32,int8", "--runs", "40", "--rounds", "4", "--warmup", "3",
                 "--batch", "16", "--no-peak", "--out", str(out), "--json", str(tmp_path / "b.json"), "-q")
     assert p.returncode == 0, p.stderr
     run = json.loads((out / "bench.json").read_text())
@@ -59,7 +59,7 @@ def test_bench_measures_and_reports(exported, prepared, tmp_path):
     assert f"{arts['int8']['gate']['drop']:.2f} ± {arts['int8']['gate']['drop_se']:.2f}" in md
     assert (out / "risk_coverage.png").is_file()
     # a second run into the same folder keeps the first one
-    p = run_cli("bench", str(src), "--precisions", "fp32", "--runs", "4", "--rounds", "2", "--warmup", "1",
+    p = run_cli("bench", str(src), "--backend", "onnxruntime", "--throughput-s", "0.2", "--precisions", "fp32", "--runs", "4", "--rounds", "2", "--warmup", "1",
                 "--no-peak", "--no-memory", "--out", str(out), "-q")
     assert p.returncode == 0, p.stderr
     kept = list((out / "previous").iterdir())
@@ -162,7 +162,7 @@ def test_bench_uses_artifacts_compiled_beside_the_fp32_file(tmp_path, cli):
     shutil.copy(ROOT / "models" / "resnet8_eurosat64.onnx", m)
     p = cli("compile", str(m), "--fp16", "-q", env={"EO_EDGE_HOME": str(tmp_path / "h")})
     assert p.returncode == 0, p.stderr
-    args = ["bench", str(m), "--precisions", "fp32,fp16", "--runs", "10", "--rounds", "2", "--warmup", "1",
+    args = ["bench", str(m), "--backend", "onnxruntime", "--throughput-s", "0.2", "--precisions", "fp32,fp16", "--runs", "10", "--rounds", "2", "--warmup", "1",
             "--no-peak", "--no-memory", "--out", str(tmp_path / "b")]
     p = cli(*args, env={"EO_EDGE_HOME": str(tmp_path / "h")})
     assert p.returncode == 0, p.stderr
@@ -257,7 +257,7 @@ def test_bench_scene_adds_the_realtime_factor_per_artifact_and_backend(tmp_path,
     from conftest import ROOT
 
     p = cli("bench", str(ROOT / "models" / "resnet8_kd_eurosat64.int8-minmax.onnx"), "--backend", "all",
-            "--scene", str(ROOT_SCENE), "--runs", "10", "--rounds", "2", "--warmup", "1", "--no-peak", "--no-memory",
+            "--scene", str(ROOT_SCENE), "--throughput-s", "0.2", "--runs", "10", "--rounds", "2", "--warmup", "1", "--no-peak", "--no-memory",
             "--out", str(tmp_path / "b"), "-q")
     assert p.returncode == 0, p.stderr
     run = json.loads((tmp_path / "b" / "bench.json").read_text())
@@ -295,3 +295,32 @@ def test_sustained_throughput_is_a_rate_over_a_window_with_rounds_cut_where_tigh
     assert 8 / 0.0035 < rates[0][0] < 8 / 0.002  # about 8 images per 2 ms call, sleep overhead included
     rec = throughput_record(rates[1], 8, 0.06)
     assert rec["min"] < rec["images_per_s"] < rec["max"] and rec["rounds"] == 3 and rec["window_s"] == 0.06
+
+
+def test_an_artifact_bench_compiled_that_fails_its_gate_is_left_out():
+    """Issue 33: bench never reports a deliverable it made itself that fails its own gate (one line
+    says why); a file the user gave that fails stays, marked."""
+    from eo_edge.measure.artifacts import Artifact
+    from eo_edge.measure.run import leave_out_failing
+
+    def art(name, by, passed):
+        g = {"passed": passed, "drop": 0.2 if passed else 4.6, "drop_se": 0.7, "parent": "m-fp32", "max_drop": 0.5}
+        return Artifact(name, Path(f"/x/{name}.onnx"), "m", "baseline", "int8", compiled_by=by,
+                        result={"name": name, "gate": g})
+
+    said = []
+    kept, left = leave_out_failing([art("a-fp32", "input", True), art("a-int8-u8", "bench", False),
+                                    art("b-int8-u8", "input", False), art("c-int8-s8", "bench", True)], said.append)
+    assert [a.name for a in kept] == ["a-fp32", "b-int8-u8", "c-int8-s8"]
+    assert [x["name"] for x in left] == ["a-int8-u8"] and "fails its accuracy gate" in left[0]["reason"]
+    assert len(said) == 1 and said[0].startswith("left out a-int8-u8: compiled here by bench")
+
+
+def test_default_backends_are_every_runtime_installed_here(tmp_path):
+    from eo_edge.app.bench import BenchRequest, plan
+    from eo_edge.backends import get_backend
+
+    installed = [b for b in ("onnxruntime", "openvino", "tensorrt") if get_backend(b).available()[0]]
+    p = plan(BenchRequest())
+    assert p.backends == installed and p.explicit is False
+    assert plan(BenchRequest(backend="onnxruntime")).backends == ["onnxruntime"]

@@ -66,7 +66,7 @@ def test_train_test_folders_at_256px_end_to_end(tmp_path):
     assert all(f["name"].startswith("train/") for f in rec["calibration_images"]["files"])
 
     out = tmp_path / "bench"
-    p = run_cli("bench", str(onnx_path), "--data", str(cache), "--split", "test", "--precisions", "fp32",
+    p = run_cli("bench", str(onnx_path), "--backend", "onnxruntime", "--throughput-s", "0.2", "--data", str(cache), "--split", "test", "--precisions", "fp32",
                 "--runs", "10", "--rounds", "2", "--warmup", "1", "--batch", "8", "--no-peak", "--no-memory",
                 "--out", str(out), "-q", env=env)
     assert p.returncode == 0, p.stderr
@@ -119,7 +119,7 @@ def test_multispectral_geotiffs_end_to_end(tmp_path):
                 env=env)  # no --data: the model's own dataset
     assert p.returncode == 0, p.stderr
     assert json.loads((tmp_path / "e.json").read_text())["n_images"] == 30
-    p = run_cli("bench", str(onnx_path), "--data", str(home / "datasets" / "ms13"), "--precisions", "fp32",
+    p = run_cli("bench", str(onnx_path), "--backend", "onnxruntime", "--throughput-s", "0.2", "--data", str(home / "datasets" / "ms13"), "--precisions", "fp32",
                 "--runs", "10", "--rounds", "2", "--warmup", "1", "--batch", "8", "--no-peak", "--no-memory",
                 "--out", str(tmp_path / "b"), "-q", env=env)
     assert p.returncode == 0, p.stderr

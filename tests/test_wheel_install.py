@@ -36,7 +36,7 @@ def test_non_editable_wheel_runs_the_default_bench(tmp_path):
     assert probe.returncode == 0, probe.stderr
     src, assets = probe.stdout.split()
     assert src.startswith(str(venv)) and assets.startswith(str(venv)), probe.stdout  # not the checkout
-    p = subprocess.run([str(venv / "bin" / "eo-edge"), "bench", "--runs", "20", "--rounds", "2", "--warmup", "2",
+    p = subprocess.run([str(venv / "bin" / "eo-edge"), "bench", "--runs", "20", "--rounds", "2", "--warmup", "2", "--throughput-s", "0.2",
                         "--no-peak", "--no-memory", "-q", "--out", "report"], capture_output=True, text=True,
                        cwd=where, env=env, timeout=1800)
     assert p.returncode == 0, p.stderr[-3000:]

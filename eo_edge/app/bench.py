@@ -232,8 +232,8 @@ def plan(req: BenchRequest) -> BenchPlan:
                              " in --precisions")
     if req.backend is not None:
         names = [req.backend]
-    else:
-        names = list(cfgd.get("backends") or ["onnxruntime"])
+    else:  # not given: the config's, else every runtime installed here (the best this host can do)
+        names = list(cfgd.get("backends") or ["all"])
     backends: list[str] = []
     for name in names:
         if name in ("all", "auto"):  # every runtime available here, side by side

@@ -21,7 +21,7 @@ def bench(
     config: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="Bench config JSON (models, precisions, backends, batch_sizes, protocol), e.g. benchmarks/default.json; a setting given on the command line wins."),
     precisions: Optional[str] = typer.Option(None, "--precisions", metavar="LIST", help=f"Precisions to compile FP32 inputs to (comma-separated; default: the --config file's, else {','.join(PRECISIONS)}). Files given explicitly are always measured."),
     backend: Optional[str] = typer.Option(None, "--backend", metavar="NAME", help="onnxruntime (x86, CI), openvino (Intel), tensorrt "
-                                "(Jetson), or all: every runtime available here, side by side (default: the --config file's backends, else onnxruntime)."),
+                                "(Jetson), or all: every runtime available here, side by side (default: the --config file's backends, else all)."),
     data: Optional[Path] = typer.Option(None, "--data", metavar="PATH", help="Dataset (default: prepared EuroSAT test split, else the shipped 1,000-image test subset)."),
     split: str = typer.Option("test", "--split", metavar="SPLIT", help="Split of --data to measure on: test, val, train or all."),
     runs: Optional[int] = typer.Option(None, "--runs", metavar="N", help=f"Timed batch-1 runs per artifact (default {D.BENCH_RUNS}; at least 200 for the reference protocol)."),

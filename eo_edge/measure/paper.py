@@ -39,14 +39,24 @@ def fastest_backends(results: list[dict]) -> list[dict]:
 def compare_to_baseline(arts: list[Artifact]) -> list[dict]:
     """Each student artifact vs each FP32 baseline (MobileViT family or role "baseline"): reductions in params,
     MACs, power, latency (percent), the interleaved latency ratio with its spread, top-1 delta,
-    beside the paper's claims (Le et al., arXiv 2411.00209, abstract and Table 3)."""
-    bases = [a for a in arts if a.role == "baseline" and a.precision == "fp32"
-             and a.result.get("_rounds")]
+    beside the paper's claims (Le et al., arXiv 2411.00209, abstract and Table 3). With several runtimes
+    measured, each artifact is taken on its fastest one (batch-1 p50; ``backends`` says which), so the
+    comparison shows the best this host can do."""
+    measured = [a for a in arts if a.result and a.result.get("_rounds")]
+    several = len({a.backend for a in measured}) > 1
+    if several:  # every runtime measured: each artifact on its fastest one (batch-1 p50), said in the row
+        best: dict[str, Artifact] = {}
+        for a in measured:
+            k = a.name.split("@")[0]
+            if k not in best or a.result["latency_ms"]["p50"] < best[k].result["latency_ms"]["p50"]:
+                best[k] = a
+        measured = list(best.values())
+    bases = [a for a in measured if a.role == "baseline" and a.precision == "fp32"]
     out = []
     for b in bases:
-        for s in arts:
-            if s.role != "student" or not s.result.get("_rounds") or s.backend != b.backend:
-                continue  # like with like: student and baseline on the same runtime
+        for s in measured:
+            if s.role != "student" or (not several and s.backend != b.backend):
+                continue  # one runtime: like with like on it; several: each on its fastest
             sr, br = s.result, b.result
             pw_s = sr.get("power", {}).get("mean_mW")
             pw_b = br.get("power", {}).get("mean_mW")
@@ -62,5 +72,7 @@ def compare_to_baseline(arts: list[Artifact]) -> list[dict]:
                 "top1_paired": (mcnemar(s.logits.argmax(1) == s.labels, b.logits.argmax(1) == b.labels)
                                 if s.logits is not None and b.logits is not None and len(s.logits) == len(b.logits)
                                 else None),
+                "backends": {"student": s.backend, "baseline": b.backend,
+                             "choice": "each artifact's fastest runtime (batch-1 p50)" if several else "the one measured"},
                 "paper": dict(PAPER_CLAIMS)})
     return out

@@ -164,6 +164,7 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
                                          "risk_coverage": dq["risk_coverage"]}}
                 prog.advance(t)
             _gate_compiled(arts, opts.max_drop, log)
+            arts, run["left_out"] = leave_out_failing(arts, log)
             # interleaved batch-1 latency
             xs = {a.name: preprocess(np.asarray(data.images[:1]), a.cfg.input_size, a.cfg.mean, a.cfg.std) for a in arts}
             t = prog.add_task("latency (interleaved)", total=len(arts) * max(1, opts.runs // opts.rounds) * opts.rounds)
@@ -351,11 +352,29 @@ def _gate_compiled(arts: list[Artifact], max_drop: float, log: Callable[[str], N
         c = compare_logits(p.logits, a.logits, a.labels)
         g = gate_record(c, max_drop, parent=p.name, parent_path=str(p.path), compile_gate=_sidecar_gate(a.path))
         a.result["gate"] = g
-        if not g["passed"]:
-            how = ("compiled here by bench" if a.compiled_by == "bench" else f"from {a.path}")
-            log(f"[yellow]warning:[/] {a.name} ({how}) fails the accuracy gate: top-1 drops {c['drop']:.2f} pts "
+        if not g["passed"] and a.compiled_by != "bench":  # a file the user gave: measured, marked as failing
+            log(f"[yellow]warning:[/] {a.name} (from {a.path}) fails the accuracy gate: top-1 drops {c['drop']:.2f} pts "
                 f"(SE {c['drop_se']:.2f}) below {p.name} (> {max_drop} pts); make it with `eo-edge compile "
                 f"--auto-fallback --max-drop {max_drop}` and bench that file")
+
+
+def leave_out_failing(arts: list[Artifact], log: Callable[[str], None]) -> tuple[list[Artifact], list[dict]]:
+    """Artifacts bench compiled itself whose gate fails are not measured further nor reported as
+    deliverables: ``(kept, left out)``, one line logged per artifact left out (issue 33). A file the
+    user passed stays, marked as failing."""
+    kept, left = [], []
+    for a in arts:
+        g = (a.result or {}).get("gate")
+        if a.compiled_by == "bench" and g and not g["passed"]:
+            why = (f"compiled here by bench, it fails its accuracy gate: top-1 {g['drop']:.2f} pts (SE "
+                   f"{g['drop_se']:.2f}) below {g['parent']} (> {g['max_drop']} pts); `eo-edge compile --int8 "
+                   f"--auto-fallback` makes one that passes, bench that file")
+            log(f"left out {a.name}: {why}")
+            left.append({"name": a.name, "precision": a.precision, "backend": a.backend, "path": str(a.path),
+                         "reason": why, "gate": g})
+        else:
+            kept.append(a)
+    return kept, left
 
 
 def _sidecar_gate(path: Path) -> dict | None:

@@ -165,12 +165,13 @@ def _fastest_section(run: dict) -> str:
 
 
 def _failed_section(run: dict) -> str:
-    """Artifacts that could not be built or opened (e.g. a TensorRT build failure): one row each."""
-    failed = run.get("failed") or []
+    """Artifacts that could not be built or opened (e.g. a TensorRT build failure), and those bench
+    compiled itself that fail their accuracy gate (left out, ``left_out``): one row each."""
+    failed = (run.get("failed") or []) + (run.get("left_out") or [])
     if not failed:
         return ""
-    rows = [[f.get("name", "?"), f.get("precision", "?"), f"`{Path(f.get('path', '')).name}`", f.get("error", "")]
-            for f in failed]
+    rows = [[f.get("name", "?"), f.get("precision", "?"), f"`{Path(f.get('path', '')).name}`",
+             f.get("error") or f.get("reason", "")] for f in failed]
     return "## Not measured\n\n" + _md_table(["Artifact", "Precision", "File", "Reason"], rows, ["l", "l", "l", "l"])
 
 
