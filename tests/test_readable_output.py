@@ -192,6 +192,10 @@ def test_plot_texts_stay_inside_the_figure_and_labels_do_not_overlap():
     from eo_edge.report.plots import LABEL_GID, PLOTS, figures
 
     run = _crowded_run()
+    run["scene"] = {"sensor": {"title": "Sentinel-2 MSI, 10 m bands", "pixel_rate_mpx_s": 19.27},  # bench --scene
+                    "artifacts": [{"name": a["name"], "backend": a.get("backend", "onnxruntime"),
+                                   "precision": a.get("precision"), "realtime_factor": 0.07 * (i + 1)}
+                                  for i, a in enumerate(run["artifacts"])]}
     figs = figures(run)
     assert list(figs) == list(PLOTS)
     for name, fig in figs.items():

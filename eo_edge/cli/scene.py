@@ -39,8 +39,9 @@ def scene_cmd(
     Examples:
     eo-edge scene ../shared/data/scenes/landsat7-rgb-byte.tif \\
         --model models/resnet8_kd_eurosat64.int8-minmax.onnx --out S
-    eo-edge scene ms/*.tif --model ms13.onnx --bands B01,B02,B03,B04,B05,B06,B07,B08,B08A,B09,B10,B11,B12
-    eo-edge scene reflectance.tif --model resnet8.onnx --bands 4,3,2 --scale 255 --sensor landsat-oli
+    eo-edge scene ms/*.tif --model ms13.onnx --out MS
+    eo-edge scene reflectance.tif --model resnet8.onnx --bands 4,3,2 --scale 255 \\
+        --sensor landsat-oli
     """
     from ..app.scene import SceneOptions, run_scene_command
 

@@ -380,9 +380,10 @@ def _realtime(sc: dict):
     ax.barh(y, [r["realtime_factor"] for r in rows], color=[_PREC_COLOR.get(r.get("precision"), "grey") for r in rows])
     ax.set_yticks(y, [r["name"] if "@" in r["name"] else f"{r['name']} ({r['backend']})" for r in rows], fontsize=7)
     ax.axvline(1.0, color="black", lw=1, ls="--")
-    ax.text(1.0, 1.0, " keeps up", transform=ax.get_xaxis_transform(), fontsize=7, va="bottom")
+    ax.text(1.0, 1.0, "keeps up", transform=ax.get_xaxis_transform(), fontsize=7, va="bottom", ha="center")
     ax.set_xlabel(f"real-time factor vs {sc['sensor']['title']} ({sc['sensor']['pixel_rate_mpx_s']:.1f} Mpx/s)")
     ax.grid(True, axis="x", alpha=0.3)
+    _legend_outside(ax, _precision_handles(rows, patches=True), title="precision")
     return fig
 
 
