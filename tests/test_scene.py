@@ -103,6 +103,7 @@ def _sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 @needs_scenes
 def test_jpeg_cog_and_a_stride(tmp_path):
     """The JPEG-compressed COG is read window by window; a stride of 32 doubles the grid each way and
@@ -276,7 +277,7 @@ def test_prepare_and_predict_read_compressed_geotiffs(tmp_path, cli):
 
 
 @needs_scenes
-@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+@pytest.mark.parametrize("backend", ["onnxruntime", pytest.param("openvino", marks=pytest.mark.slow)])
 def test_preprocessing_folded_into_the_graph_gives_the_same_map(tmp_path, backend):
     """--preprocess graph (Cast, Mul, Add before the model; raw uint8 tiles fed) vs numpy: the same
     classes; ONNX Runtime gives the same probabilities, OpenVINO's INT8 plugin quantizes the folded
