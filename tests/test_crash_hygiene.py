@@ -4,7 +4,6 @@ files, 0 lost previous outputs, 0 temporaries left (benchmarks/crash-hygiene/kil
 from __future__ import annotations
 
 import importlib.util
-import random
 from pathlib import Path
 
 import pytest

@@ -127,7 +127,7 @@ def _ms13_model(path: Path) -> Path:
 
     from eo_edge.artifact.config import ModelConfig
     from eo_edge.artifact.onnx_meta import set_metadata
-    from eo_edge.data.decode import S2_BANDS
+    from eo_edge.data.bands import S2_BANDS
 
     rng = np.random.default_rng(0)
     w = numpy_helper.from_array(rng.normal(size=(13, 10)).astype(np.float32), "w")

@@ -52,7 +52,7 @@ def select_model_bands(arr: np.ndarray, cfg, name: str) -> np.ndarray:
     Raises:
         EOEdgeError: the bands cannot be matched (one line naming both).
     """
-    from ..data.decode import band_names
+    from ..data.bands import band_names
 
     c = cfg.in_chans
     if arr.shape[-1] == c:

@@ -23,7 +23,8 @@ from ..errors import EOEdgeError
 from ..fileio import sha256_file, write_json
 from ..schemas import DATA
 from .dataset import EUROSAT_SHA256, natural_key
-from .decode import IMAGE_EXTS, band_names, decode_image, select_bands
+from .decode import IMAGE_EXTS, decode_image
+from .bands import band_names, select_bands
 from .sources import (
     SPLIT_DIRS,
     VAL_FRACTION,

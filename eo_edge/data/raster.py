@@ -163,13 +163,13 @@ def map_bands(info: RasterInfo, model_bands: list[str], n_model: int, spec: str 
         EOEdgeError: fewer bands than the model takes, an unknown name, or a count mismatch with no
             way to pick (one line naming both sides).
     """
-    from .decode import band_names
+    from .bands import band_names
 
     default = band_names(info.count, info.dtype)  # what data prepare calls them (13 bands: Sentinel-2 order)
     names = [d or default[i] for i, d in enumerate(info.descriptions)] if any(info.descriptions) else default
     want = f"{n_model} ({', '.join(model_bands)})" if model_bands else str(n_model)
     if spec:
-        from .decode import select_bands
+        from .bands import select_bands
 
         idx = select_bands(spec, names)
         if len(idx) != n_model:
