@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EOEdgeError
-from ..hostinfo import cpu_name, host_record  # noqa: F401  (cpu_name re-exported for benchmarks/)
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..hostinfo import cpu_name, host_record  # noqa: F401  (cpu_name re-exported for benchmarks/)
 from ..metrics.stats import mcnemar
 from .artifacts import Artifact
 from .timing import ratio_stats

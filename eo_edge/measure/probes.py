@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EOEdgeError
-from ..hostinfo import cpu_name, host_record  # noqa: F401  (cpu_name re-exported for benchmarks/)
 
 
 def gemm_peak(precision: str, threads: int | None, sizes: tuple[int, ...] = (256, 512, 1024),

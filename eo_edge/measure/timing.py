@@ -7,7 +7,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..hostinfo import cpu_name, host_record  # noqa: F401  (cpu_name re-exported for benchmarks/)
 from ..schemas import cap_samples
 
 
