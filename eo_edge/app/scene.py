@@ -82,6 +82,21 @@ def pick_backend(model: Path, requested: str, record: Path | None, log: Callable
     return "onnxruntime", "auto: no bench record of this file on this host (eo-edge bench --backend all makes one)"
 
 
+def scene_runner(art, backend: str, threads: int | None, dtype: str, pre, workdir: Path, graph: bool = True):
+    """``(infer, folded)`` for one scene: with ``graph`` on ONNX Runtime and OpenVINO, a copy of the
+    opened artifact ``art`` with the value mapping ``pre`` folded in front
+    (:func:`eo_edge.scene.fold.fold_preprocessing`, raw tiles of ``dtype`` fed; written to ``workdir``),
+    else the artifact as it is (float32 tiles from ``pre`` fed)."""
+    from ..backends import get_backend
+    from ..scene.fold import ONNX_TYPES, fold_preprocessing
+
+    if graph and backend in ("onnxruntime", "openvino") and dtype in ONNX_TYPES:
+        fp = Path(workdir) / f"folded-{dtype}.onnx"
+        fp.write_bytes(fold_preprocessing(art.proto, pre.a, pre.b, dtype).SerializeToString())
+        return get_backend(backend).load(fp, threads=threads).infer_raw, True
+    return get_backend(backend).load(art.path, threads=threads).infer, False
+
+
 def check_values(ds, bands: list[int], gdal_scales, gdal_offsets, scale: float, value_scale: float, cfg) -> None:
     """Refuse a scene whose values are clearly in other units than the model's training data (one
     line saying which ``--scale`` fits), judged on a decimated read of the scene's valid pixels: a
@@ -145,7 +160,8 @@ def run_scene_command(scenes: list[Path], model: Path, out_dir: Path, o: SceneOp
         if out_dir.exists() and not out_dir.is_dir():
             raise EOEdgeError(f"--out {out_dir} is a file; give a folder")
     backend, why = pick_backend(model, o.backend, o.bench_record, log)
-    cfg = open_artifact(model).config  # read and checked once; a runner is made per scene for its form
+    art = open_artifact(model)  # read, checked and hashed once; a runner is made per scene for its form
+    cfg = art.config
     tile = o.tile if o.tile is not None else cfg.input_size
     if tile != cfg.input_size:
         raise EOEdgeError(f"--tile {tile} differs from the model's input size {cfg.input_size} px; tiles are not resized")
@@ -172,7 +188,7 @@ def run_scene_command(scenes: list[Path], model: Path, out_dir: Path, o: SceneOp
                 raise EOEdgeError(f"--tile {tile} px is larger than {s.name} ({ri.width} x {ri.height} px)")
             check_values(ds, bands, [ri.scales[b - 1] for b in bands], [ri.offsets[b - 1] for b in bands],
                          o.scale or 1.0, vscale, cfg)
-        return [_one_scene(s, ds, cfg, model, out_dir if len(scenes) == 1 else out_dir / s.stem, o, tile, stride,
+        return [_one_scene(s, ds, art, out_dir if len(scenes) == 1 else out_dir / s.stem, o, tile, stride,
                            bands, threshold, thr_src, vscale, sensor, backend, why, quiet, log)
                 for s, ds, bands in zip(scenes, opened, scene_bands)]
     finally:
@@ -181,22 +197,20 @@ def run_scene_command(scenes: list[Path], model: Path, out_dir: Path, o: SceneOp
         env.__exit__(None, None, None)
 
 
-def _one_scene(path: Path, ds, cfg, model: Path, dest: Path, o: SceneOptions, tile: int, stride: int,
+def _one_scene(path: Path, ds, art, dest: Path, o: SceneOptions, tile: int, stride: int,
                bands: list[int], threshold: float, thr_src: str, vscale: float, sensor, backend: str, why: str,
                quiet: bool, log: Callable[[str], None]) -> dict[str, Any]:
-    from ..artifact.onnx_meta import read_metadata
     from ..data.raster import describe
-    from ..fileio import check_out_dir, sha256_file, staged
+    from ..fileio import check_out_dir, staged
     from ..hostinfo import cpu_name
-    from ..scene.fold import ONNX_TYPES, fold_preprocessing
     from ..scene.outputs import classes_aux_xml, tiles_geojson, write_classes_tif, write_quicklook
     from ..scene.pipeline import CLASSIFIED, QUEUE_BATCHES, Preprocess, QuickSample, run_scene
     from ..scene.sensors import SENSORS, realtime_factors
 
+    cfg, model = art.config, art.path
     ri = describe(ds)
     pre = Preprocess.of(cfg, [ri.scales[b - 1] for b in bands], [ri.offsets[b - 1] for b in bands], o.scale or 1.0,
                         vscale)
-    folded = o.preprocess == "graph" and backend in ("onnxruntime", "openvino") and ri.dtype in ONNX_TYPES
     if ri.crs is None:
         log(f"{path.name} has no CRS: working in pixel coordinates (classes.tif without a CRS, no tiles.geojson)")
     say = (lambda m: None) if quiet else log
@@ -213,17 +227,8 @@ def _one_scene(path: Path, ds, cfg, model: Path, dest: Path, o: SceneOptions, ti
             last[0] = now
             log(f"  {path.name}: tile rows {done}/{total}")
 
-    from ..backends import get_backend
-
     with tempfile.TemporaryDirectory(prefix="eo-edge-scene.") as td:
-        if folded:  # the runtime casts and normalises: the reader thread only cuts tiles
-            from ..fileio import load_onnx
-
-            fp = Path(td) / f"folded-{ri.dtype}.onnx"
-            fp.write_bytes(fold_preprocessing(load_onnx(model), pre.a, pre.b, ri.dtype).SerializeToString())
-            infer = get_backend(backend).load(fp, threads=o.threads).infer_raw
-        else:
-            infer = get_backend(backend).load(model, threads=o.threads).infer
+        infer, folded = scene_runner(art, backend, o.threads, ri.dtype, pre, Path(td), graph=o.preprocess == "graph")
         sample = QuickSample.for_scene(ri.width, ri.height, len(bands))
         g, timing = run_scene(ds, infer, cfg.temperature, bands=bands, tile=tile, stride=stride,
                               pre=None if folded else pre, batch=o.batch, max_nodata=o.max_nodata,
@@ -256,10 +261,10 @@ def _one_scene(path: Path, ds, cfg, model: Path, dest: Path, o: SceneOptions, ti
         inf_tps = timing["inference_only_tiles"] / timing["inference_only_s"] if timing["inference_only_s"] > 0 else None
         e2e_tps = n_cls / e2e_s if e2e_s > 0 else None
         e2e_mpx = scene_mpx / e2e_s
-        md = read_metadata(model)
+        md = art.metadata
         rec: dict[str, Any] = {
             "schema": schemas.SCENE, "scene": ri.record(), "model": {
-                "path": str(model), "sha256": sha256_file(model), "arch": cfg.arch, "precision": md.get("precision"),
+                "path": str(model), "sha256": art.sha256, "arch": cfg.arch, "precision": md.get("precision"),
                 "source_sha256": md.get("source_sha256"), "parent_sha256": md.get("parent_sha256"),
                 "input_size": cfg.input_size, "classes": class_names, "temperature": cfg.temperature},
             "backend": backend, "backend_choice": why, "threads": o.threads,
@@ -350,15 +355,13 @@ def scene_throughput(scene: Path, model: Path, backend: str, *, threads: int | N
     import rasterio
 
     from ..artifact.onnx_meta import open_artifact
-    from ..backends import get_backend
     from ..data.raster import describe, map_bands, open_raster
-    from ..fileio import load_onnx
-    from ..scene.fold import ONNX_TYPES, fold_preprocessing
     from ..scene.pipeline import Preprocess, run_scene
     from ..scene.sensors import get_sensor, realtime_factors
 
     s = get_sensor(sensor)
-    cfg = open_artifact(model).config
+    art = open_artifact(model)
+    cfg = art.config
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(scene) as ds, \
             tempfile.TemporaryDirectory(prefix="eo-edge-scene.") as td:
         ri = describe(ds)
@@ -368,13 +371,7 @@ def scene_throughput(scene: Path, model: Path, backend: str, *, threads: int | N
         vscale = model_value_scale(cfg)
         check_values(ds, b, [ri.scales[i - 1] for i in b], [ri.offsets[i - 1] for i in b], scale or 1.0, vscale, cfg)
         pre = Preprocess.of(cfg, [ri.scales[i - 1] for i in b], [ri.offsets[i - 1] for i in b], scale or 1.0, vscale)
-        folded = backend in ("onnxruntime", "openvino") and ri.dtype in ONNX_TYPES
-        if folded:
-            fp = Path(td) / "folded.onnx"
-            fp.write_bytes(fold_preprocessing(load_onnx(model), pre.a, pre.b, ri.dtype).SerializeToString())
-            infer = get_backend(backend).load(fp, threads=threads).infer_raw
-        else:
-            infer = get_backend(backend).load(model, threads=threads).infer
+        infer, folded = scene_runner(art, backend, threads, ri.dtype, pre, Path(td))
         g, t = run_scene(ds, infer, cfg.temperature, bands=b, tile=cfg.input_size, stride=cfg.input_size,
                          pre=None if folded else pre, batch=batch, use_mask=ri.has_mask)
     n = g.counts()["classified"]
