@@ -152,6 +152,23 @@ def test_memory_probe_measures_a_shipped_model():
     assert peak_rss_mb(ROOT / "models" / "missing.onnx", "onnxruntime", 16, 1) is None  # the failure value
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the memory probe reads /proc/self/status")
+def test_memory_probes_side_by_side_keep_their_order_and_values():
+    """peak_rss_many runs the probes two at a time: each result lands on its own job (a small and a large
+    model, a failing probe between them), and a model's figure matches its probe run alone."""
+    from conftest import ROOT
+
+    from eo_edge.measure.probes import peak_rss_many, peak_rss_mb
+
+    small, large = ROOT / "models" / "resnet8_eurosat64.onnx", ROOT / "models" / "mobilevitv2_100_eurosat64.onnx"
+    got = peak_rss_many([(large, "onnxruntime"), (ROOT / "models" / "missing.onnx", "onnxruntime"),
+                         (small, "onnxruntime")], 16, 1, workers=2)
+    assert got[1] is None and got[0] is not None and got[2] is not None
+    assert got[0] > got[2] + 20, got  # MobileViTV2 (17.7 MB of weights, wider activations) needs more than ResNet8
+    alone = peak_rss_mb(small, "onnxruntime", 16, 1)
+    assert abs(got[2] - alone) / alone < 0.1, (got[2], alone)
+
+
 def test_bench_uses_artifacts_compiled_beside_the_fp32_file(tmp_path, cli):
     """`bench x.onnx` measures the x.fp16.onnx that `compile` wrote beside it (same parent sha256)
     instead of compiling another copy into its cache; a stale one (other parent) is not used."""
@@ -304,17 +321,36 @@ def test_an_artifact_bench_compiled_that_fails_its_gate_is_left_out():
     from eo_edge.measure.artifacts import Artifact
     from eo_edge.measure.run import leave_out_failing
 
-    def art(name, by, passed):
+    def art(name, by, passed, given=True):
         g = {"passed": passed, "drop": 0.2 if passed else 4.6, "drop_se": 0.7, "parent": "m-fp32", "max_drop": 0.5}
-        return Artifact(name, Path(f"/x/{name}.onnx"), "m", "baseline", "int8", compiled_by=by,
+        return Artifact(name, Path(f"/x/{name}.onnx"), "m", "baseline", "int8", compiled_by=by, given=given,
                         result={"name": name, "gate": g})
 
     said = []
     kept, left = leave_out_failing([art("a-fp32", "input", True), art("a-int8-u8", "bench", False),
-                                    art("b-int8-u8", "input", False), art("c-int8-s8", "bench", True)], said.append)
-    assert [a.name for a in kept] == ["a-fp32", "b-int8-u8", "c-int8-s8"]
-    assert [x["name"] for x in left] == ["a-int8-u8"] and "fails its accuracy gate" in left[0]["reason"]
-    assert len(said) == 1 and said[0].startswith("left out a-int8-u8: compiled here by bench")
+                                    art("b-int8-u8", "input", False), art("c-int8-s8", "bench", True),
+                                    art("d-int8-s8", "input", False, given=False),
+                                    art("e-int8-s8", "input", True, given=False)], said.append)
+    assert [a.name for a in kept] == ["a-fp32", "b-int8-u8", "c-int8-s8", "e-int8-s8"]
+    assert [x["name"] for x in left] == ["a-int8-u8", "d-int8-s8"] and "fails its accuracy gate" in left[0]["reason"]
+    assert len(said) == 2 and said[0].startswith("left out a-int8-u8: compiled here by bench")
+    assert said[1].startswith("left out d-int8-s8: a file of the built-in default set")
+
+
+def test_a_model_given_in_a_precision_is_not_compiled_to_another_form_of_it(tmp_path):
+    """Issue 33: the default set ships MobileViTV2's INT8-s8 (auto-fallback) file; bench measures it and
+    compiles no INT8-u8 beside it (that form fails its gate on the shipped images); FP16 is still made."""
+    from conftest import ROOT
+
+    from eo_edge.app.bench import prepare_artifacts
+
+    fp32, s8 = ROOT / "models" / "resnet8_kd_eurosat64.onnx", ROOT / "models" / "resnet8_kd_eurosat64.int8-minmax.onnx"
+    said = []
+    arts = prepare_artifacts([fp32, s8], ["fp32", "int8"], tmp_path / "cache", said.append, backend="onnxruntime")
+    assert sorted(a.tag for a in arts) == ["fp32", "int8-s8"] and not any("compiling" in m for m in said)
+    arts = prepare_artifacts([fp32], ["fp32", "int8"], tmp_path / "cache", said.append, backend="onnxruntime")
+    assert sorted(a.tag for a in arts) == ["fp32", "int8-u8"]  # no INT8 given: the fast ONNX Runtime form, here
+    assert [a.path.name for a in arts if a.tag == "int8-u8"] == ["resnet8_kd_eurosat64.int8-minmax-u8.onnx"]  # beside
 
 
 def test_default_backends_are_every_runtime_installed_here(tmp_path):

@@ -24,8 +24,10 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
     precision that is not already given; results are cached in ``cache`` by content hash.
     Compiled inputs (FP16/INT8 ONNX) are measured as they are. INT8 made here uses uint8
     activations for ONNX Runtime (its fast U8S8 form on x86) and symmetric int8 for TensorRT.
-    ``precisions`` decides what FP32 inputs are compiled to; inputs given ``explicit``-ly are
-    always measured (the shipped defaults are filtered by ``precisions`` too).
+    ``precisions`` decides what FP32 inputs are compiled to, each precision only where no file of
+    that precision and model was given (a given INT8-s8 file is measured; no INT8-u8 is made beside
+    it); inputs given ``explicit``-ly are always measured (the shipped defaults are filtered by
+    ``precisions`` too, and marked ``given=False``: one of them that fails its gate is left out).
 
     Raises:
         EOEdgeError: a missing or unreadable input, or nothing this backend can measure.
@@ -92,22 +94,23 @@ def prepare_artifacts(inputs: list[Path], precisions: list[str], cache: Path, lo
         key = (p.name.split(".")[0] if fmt.precision != "fp32" else p.stem, fmt.tag)
         label = model_label(stem, cfg)
         seen[key] = Artifact(f"{label}-{fmt.tag}", p, cfg.arch, _role(cfg), fmt.precision, fmt.tag, source=key[0],
-                             engine=engine)
+                             engine=engine, given=explicit)
         given.add(key[0])
         if fmt.precision == "fp32":
             fp32_sources.append((p, md, label))
     act = int8_activations(backend)
+    have = {(a.source, a.precision) for a in seen.values()}  # (model, precision) that a given file already covers
     for p, md, label in fp32_sources:
         cfg = ModelConfig.from_dict(md["config"], p.name)
         for prec in precisions:
             fmt = get_format(prec, act)
-            if prec == "fp32" or (p.stem, fmt.tag) in seen:
+            if prec == "fp32" or (p.stem, prec) in have:  # a file of this precision was given: measure it, make no other
                 continue
             beside = artifact_path(p, fmt)  # what `eo-edge compile` wrote next to it, if made from this very file
             if beside.is_file() and read_metadata(beside).get("parent_sha256") == sha256_file(p):
                 log(f"using {beside.name} (compiled from {p.name})")
                 seen[(p.stem, fmt.tag)] = Artifact(f"{label}-{fmt.tag}", beside, cfg.arch, _role(cfg), prec, fmt.tag,
-                                                   source=p.stem)
+                                                   source=p.stem, given=explicit)
                 continue
             out = artifact_path(cache / f"{p.stem}-{sha256_file(p)[:10]}.onnx", fmt)
             if not out.is_file():
@@ -312,7 +315,10 @@ def run(req: BenchRequest, *, command: str = "", quiet: bool = False,
     from ..report import write_report
     from ..report.writer import keep_previous_run
 
+    import time
+
     p = plan(req)
+    t0 = time.perf_counter()
     arts: list[Artifact] = []
     for b in p.backends:
         got = prepare_artifacts(p.paths, p.precisions, home_dir(req.home) / "bench-cache", log, backend=b, home=req.home,
@@ -324,11 +330,15 @@ def run(req: BenchRequest, *, command: str = "", quiet: bool = False,
         arts += got
     req.out_dir.mkdir(parents=True, exist_ok=True)
     ds, info = measurement_data(req.data, req.home, not quiet, log=log, split=req.split)
+    prepared_s = time.perf_counter() - t0
     log(f"benchmarking {len(arts)} artifacts on {info['kind']} ({info['n_images']} images), "
         f"backend {', '.join(p.backends)}")
     result = run_bench(arts, ds, info, p.opts, command=command, progress=not quiet, log=log)
+    result["phases_s"] = {"prepare": round(prepared_s, 2), **result.get("phases_s", {})}  # compile on the fly, data
     if req.scene is not None and not result.get("interrupted"):
+        t1 = time.perf_counter()
         result["scene"] = scene_rows(req, arts, p.opts, log)
+        result["phases_s"]["scene"] = round(time.perf_counter() - t1, 2)
     if not result["comparisons"]:
         log("[yellow]note:[/] no FP32 baseline (role 'baseline', e.g. MobileViTV2) among the inputs: "
             "the paper comparison is skipped")

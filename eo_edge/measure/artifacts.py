@@ -27,6 +27,7 @@ class Artifact:
     backend: str = ""  # the runtime that measures it ("" = BenchOptions.backend)
     result: dict = field(default_factory=dict)
     compiled_by: str = "input"  # "input" (given or found beside it) or "bench" (compiled into the cache here)
+    given: bool = True  # named by the user (command line or --config), not the built-in default set
     logits: Any = None  # float32 (N, C) on the bench images, kept for the gate and paired tests
     labels: Any = None  # int64 (N,)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -135,10 +136,28 @@ def _gemm_rate(precision: str, threads: int | None, n: int, min_time_s: float, b
     return macs / best / 1e9
 
 
+#: Inferences the memory probe runs: the runtimes size their arenas and scratch buffers on the first
+#: call at a batch size and reuse them after, so the high-water mark is reached by then (10 before the
+#: default run's wall time was cut, issue 33; the same MB on the default run's files).
+RSS_CALLS = 3
+
+
+def peak_rss_many(jobs: list[tuple[Path, str]], batch: int, threads: int | None,
+                  workers: int | None = None) -> list[float | None]:
+    """:func:`peak_rss_mb` of every ``(path, backend)`` in ``jobs``, in order, ``workers`` probes at a
+    time (default: the CPU count; TensorRT probes one at a time: they share one GPU). Each probe is its
+    own process, so running them side by side does not change what each reads (its own ``VmHWM``, MB)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = 1 if any(be == "tensorrt" for _, be in jobs) else max(1, workers or os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(lambda j: peak_rss_mb(j[0], j[1], batch, threads), jobs))
+
+
 def peak_rss_mb(path: Path, backend: str, batch: int, threads: int | None) -> float | None:
-    """Peak resident memory (MB) of a fresh Python process that loads ``path`` and runs 10
-    inferences at ``batch``: the child's ``VmHWM`` (Linux /proc; ``ru_maxrss`` is not used
-    because Linux carries the parent's high-water mark across fork+exec). None if the probe fails."""
+    """Peak resident memory (MB) of a fresh Python process that loads ``path`` and runs
+    :data:`RSS_CALLS` inferences at ``batch``: the child's ``VmHWM`` (Linux /proc; ``ru_maxrss`` is not
+    used because Linux carries the parent's high-water mark across fork+exec). None if the probe fails."""
     code = (
         "import resource,sys,numpy as np\n"
         "from eo_edge.backends import get_backend\n"
@@ -146,7 +165,7 @@ def peak_rss_mb(path: Path, backend: str, batch: int, threads: int | None) -> fl
         "s=int(r.metadata['config']['input_size'])\n"
         "c=len(r.metadata['config'].get('mean') or [0, 0, 0])\n"
         f"x=np.zeros(({batch},c,s,s),np.float32)\n"
-        "[r.infer(x) for _ in range(10)]\n"
+        f"[r.infer(x) for _ in range({RSS_CALLS})]\n"
         "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])\n")
     try:
         p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

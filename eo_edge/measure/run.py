@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -47,7 +48,7 @@ from ..power.protocol import PowerProtocol
 from ..schemas import BENCH as SCHEMA
 from .artifacts import Artifact
 from .paper import compare_to_baseline, fastest_backends
-from .probes import gemm_peak, peak_rss_mb
+from .probes import gemm_peak, peak_rss_many
 from .timing import interleaved_latency, latency_record, percentiles, sustained_throughput, throughput_record
 from ..defaults import THROUGHPUT_ROUNDS, THROUGHPUT_WINDOW_S
 
@@ -124,9 +125,19 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
         run["protocol"]["power"] = {"settle_s": opts.power.settle_s, "idle_s": opts.power.idle_s,
                                     "window_s": opts.power.window_s, "min_samples": opts.power.min_samples}
     cols = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    phases = run["phases_s"] = {}  # wall seconds per phase, in the order they ran (where the bench time goes)
+    clock = [time.perf_counter(), None]
+
+    def phase(name: str | None) -> None:  # close the running phase, open the next
+        now = time.perf_counter()
+        if clock[1] is not None:
+            phases[clock[1]] = round(phases.get(clock[1], 0.0) + now - clock[0], 2)
+        clock[:] = [now, name]
+
     try:
         with Progress(*cols, disable=not progress, transient=True) as prog:
             # open and evaluate
+            phase("accuracy")
             t = prog.add_task("accuracy", total=len(arts))
             for a in list(arts):
                 try:
@@ -167,6 +178,7 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
             arts, run["left_out"] = leave_out_failing(arts, log)
             # interleaved batch-1 latency
             xs = {a.name: preprocess(np.asarray(data.images[:1]), a.cfg.input_size, a.cfg.mean, a.cfg.std) for a in arts}
+            phase("latency")
             t = prog.add_task("latency (interleaved)", total=len(arts) * max(1, opts.runs // opts.rounds) * opts.rounds)
             from ..backends.base import Runner
 
@@ -203,9 +215,11 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
                 if len(xb) < opts.throughput_batch:
                     xb = np.concatenate([xb] * (opts.throughput_batch // len(xb) + 1))[: opts.throughput_batch]
                 batches.append(np.ascontiguousarray(xb, dtype=np.float32))
+            phase("throughput")
             t = prog.add_task("throughput", total=len(arts) * max(1, min(2, opts.throughput_rounds)))
             rates = sustained_throughput([a.runner.infer for a in arts], batches, opts.throughput_window_s,
                                          opts.throughput_rounds, progress=lambda k: prog.advance(t, k))
+            phase("power")
             t = prog.add_task("power", total=len(arts))
             for a, xb, rr in zip(arts, batches, rates):
                 power: dict[str, Any] = {"source": "n/a"}
@@ -222,9 +236,14 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
             # cost
             from .flops import count_macs
 
+            phase("cost")
             t = prog.add_task("MACs, size, memory", total=len(arts))
-            for a in arts:
-                c = count_macs(a.path, a.cfg.input_size)
+            rss = (peak_rss_many([(a.path, a.backend) for a in arts], opts.throughput_batch, threads)
+                   if opts.memory else [None] * len(arts))  # one fresh process per artifact, side by side
+            macs: dict[tuple[Path, int], dict] = {}  # one count per file and input size (runtimes share the file)
+            for a, rss_mb in zip(arts, rss):
+                key = (a.path, a.cfg.input_size)
+                c = macs[key] = macs.get(key) or count_macs(a.path, a.cfg.input_size)
                 md_params = a.runner.metadata.get("params")
                 a.result.update({"params": int(md_params if md_params else c["params"]),
                                  "params_source": "PyTorch trainable parameters (export metadata)" if md_params
@@ -234,13 +253,13 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
                                  **({"engine_size_mb": a.engine.stat().st_size / 1e6,
                                      "device_memory_mb": getattr(a.runner, "device_memory_mb", None)}
                                     if a.engine else {}),
-                                 "peak_rss_mb": peak_rss_mb(a.path, a.backend, opts.throughput_batch, threads)
-                                 if opts.memory else None})
+                                 "peak_rss_mb": rss_mb})
                 prog.advance(t)
             # robustness
             if opts.corruptions:
                 from .corruptions import corrupt
 
+                phase("robustness")
                 t = prog.add_task("robustness", total=len(opts.corruptions) * len(opts.severities) * len(arts))
                 for name in opts.corruptions:
                     for sev in opts.severities:
@@ -253,6 +272,7 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
                             prog.advance(t)
             # fault tolerance: random bit flips in the stored weights (eo_edge.measure.faults)
             if opts.faults:
+                phase("bit flips")
                 t = prog.add_task("bit flips", total=len(arts))
                 ort_paths = {a.path for a in arts if a.backend == "onnxruntime"}
                 for a in arts:  # the campaign runs in ONNX Runtime: once per file
@@ -263,6 +283,7 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
             probed = [b for b in bes if b in ("onnxruntime", "openvino")]  # TensorRT: no GEMM probe (yet)
             if opts.peak and probed:  # the GEMM probe runs in each backend measured, like with like
                 pairs = sorted({(a.backend, a.precision) for a in arts if a.backend in probed})
+                phase("GEMM peak")
                 t = prog.add_task("GEMM peak", total=len(pairs))
                 run["peak_by_backend"] = {}
                 for be_name, prec in pairs:
@@ -273,6 +294,7 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
         run["interrupted"] = True
         log("[yellow]interrupted: keeping the measurements already finished[/]")
     finally:
+        phase(None)
         for a in arts:
             if a.runner is not None:
                 a.runner.close()
@@ -352,21 +374,22 @@ def _gate_compiled(arts: list[Artifact], max_drop: float, log: Callable[[str], N
         c = compare_logits(p.logits, a.logits, a.labels)
         g = gate_record(c, max_drop, parent=p.name, parent_path=str(p.path), compile_gate=_sidecar_gate(a.path))
         a.result["gate"] = g
-        if not g["passed"] and a.compiled_by != "bench":  # a file the user gave: measured, marked as failing
+        if not g["passed"] and a.compiled_by != "bench" and a.given:  # a file the user gave: measured, marked failing
             log(f"[yellow]warning:[/] {a.name} (from {a.path}) fails the accuracy gate: top-1 drops {c['drop']:.2f} pts "
                 f"(SE {c['drop_se']:.2f}) below {p.name} (> {max_drop} pts); make it with `eo-edge compile "
                 f"--auto-fallback --max-drop {max_drop}` and bench that file")
 
 
 def leave_out_failing(arts: list[Artifact], log: Callable[[str], None]) -> tuple[list[Artifact], list[dict]]:
-    """Artifacts bench compiled itself whose gate fails are not measured further nor reported as
-    deliverables: ``(kept, left out)``, one line logged per artifact left out (issue 33). A file the
-    user passed stays, marked as failing."""
+    """Artifacts the user did not name (compiled here by bench, or a file of the built-in default set)
+    whose gate fails are not measured further nor reported as deliverables: ``(kept, left out)``, one
+    line logged per artifact left out (issue 33). A file the user passed stays, marked as failing."""
     kept, left = [], []
     for a in arts:
         g = (a.result or {}).get("gate")
-        if a.compiled_by == "bench" and g and not g["passed"]:
-            why = (f"compiled here by bench, it fails its accuracy gate: top-1 {g['drop']:.2f} pts (SE "
+        if (a.compiled_by == "bench" or not a.given) and g and not g["passed"]:
+            what = "compiled here by bench" if a.compiled_by == "bench" else "a file of the built-in default set"
+            why = (f"{what}, it fails its accuracy gate: top-1 {g['drop']:.2f} pts (SE "
                    f"{g['drop_se']:.2f}) below {g['parent']} (> {g['max_drop']} pts); `eo-edge compile --int8 "
                    f"--auto-fallback` makes one that passes, bench that file")
             log(f"left out {a.name}: {why}")

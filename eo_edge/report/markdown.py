@@ -96,7 +96,7 @@ def _protocol_section(run: dict) -> str:
         "## Data and protocol", "",
         f"- Data: {d.get('kind', NA)}, {fmt(d.get('n_images'), 'int')} images ({d.get('source', NA)}).",
         f"- Latency: batch {', '.join(map(str, lat_batches)) or NA}; {fmt(p.get('warmup'), 'int')} warm-up "
-        f"then {fmt(p.get('runs'), 'int')} timed runs per artifact and round; "
+        f"then {fmt(p.get('runs'), 'int')} timed runs per artifact; "
         + (f"artifacts interleaved over {p.get('rounds')} rounds" if p.get("interleaved")
            else f"artifacts run one after another ({p.get('rounds')} rounds)")
         + f"; {p.get('threads', NA)} thread(s). p50/p90/p99 are percentiles of the per-image latencies in ms.",
@@ -106,7 +106,13 @@ def _protocol_section(run: dict) -> str:
            if p.get("throughput_window_s") else ", best of 3 short bursts (runs before the sustained protocol)."),
         "- MACs = multiply-accumulates, FLOPs = 2 x MACs (Conv/Gemm/MatMul of the ONNX graph at the "
         "stated input size; `eo_edge.measure.flops`).",
+        "- Peak RSS: a fresh process per artifact that loads it and runs a few batches (its own high-water mark, "
+        "MB); these processes run side by side, one per core.",
     ]
+    if run.get("phases_s"):
+        ph = run["phases_s"]
+        lines.append("- Where this run's time went (wall s): " + ", ".join(f"{k} {v:.1f}" for k, v in ph.items())
+                     + f"; {sum(ph.values()):.0f} s in all.")
     peak = run.get("peak") or {}
     by_be = run.get("peak_by_backend") or {}
     if by_be:
