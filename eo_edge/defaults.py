@@ -17,10 +17,11 @@ MAX_DROP_PTS = 0.5
 #: The bench protocol (``eo-edge bench``; a ``--config`` file's ``protocol`` may set them too): untimed
 #: warm-up runs, timed batch-1 runs, interleaved rounds they are split into, throughput batch size.
 BENCH_WARMUP, BENCH_RUNS, BENCH_ROUNDS, BENCH_BATCH = 50, 200, 10, 64
-#: Sustained throughput: seconds of back-to-back calls per round, and rounds at most (issue 31: a burst of
-#: a few calls is not a rate; a third round only where the first two differ by more than 3 %). 0.5 s, not the
-#: 2 s of issue 31 (issue 33, the default run's wall time): on the 2-vCPU host the round-to-round spread was
-#: 50-136 % at 0.5, 1 and 2 s alike (benchmarks/throughput-window/), so a longer window bought no precision.
+#: Sustained throughput: seconds of back-to-back calls per round (after one untimed call), and rounds at
+#: most (issue 31: a burst of a few calls is not a rate; a third round only where the first two differ by
+#: more than 3 %). 0.5 s, not issue 31's 2 s (issue 33, the default run's wall time): on the 2-vCPU host the
+#: 0.5 s medians were 0.94-1.07x the 2 s ones, and the round-to-round spread 29-82 % at 0.5 s against
+#: 39-75 % at 2 s: a longer window bought no precision there (benchmarks/throughput-window/).
 THROUGHPUT_WINDOW_S, THROUGHPUT_ROUNDS = 0.5, 3
 #: Power protocol, seconds: settle after a burst, idle baseline, timed window (``--settle-s`` etc.).
 POWER_SETTLE_S, POWER_IDLE_S, POWER_WINDOW_S = 5.0, 10.0, 30.0

@@ -69,7 +69,8 @@ def sustained_throughput(infers: list[Callable[[np.ndarray], Any]], xs: list[np.
                          rounds: int, agree: float = 0.03,
                          progress: Callable[[int], None] | None = None) -> list[list[float]]:
     """Sustained images/s of several artifacts: interleaved rounds (A B C A B C ...), each a window of
-    ``window_s`` s of back-to-back calls on one preallocated batch, so drift hits every artifact alike.
+    ``window_s`` s of back-to-back calls on one preallocated batch after one untimed call
+    (:func:`window_rate`), so drift hits every artifact alike.
 
     Every artifact gets 2 rounds (1 when ``rounds`` is 1); a further round up to ``rounds`` only
     for the artifacts whose rounds so far differ by more than ``agree`` (relative): repetition is
@@ -82,8 +83,6 @@ def sustained_throughput(infers: list[Callable[[np.ndarray], Any]], xs: list[np.
     Returns:
         ``rates[i]``: images/s of artifact i per round it ran.
     """
-    for f, x in zip(infers, xs):
-        f(x)  # warm
     rates: list[list[float]] = [[] for _ in infers]
     for r in range(max(1, rounds)):
         for i, (f, x) in enumerate(zip(infers, xs)):
@@ -99,7 +98,10 @@ def sustained_throughput(infers: list[Callable[[np.ndarray], Any]], xs: list[np.
 def window_rate(f: Callable[[np.ndarray], Any], x: np.ndarray, window_s: float) -> float:
     """Images/s of back-to-back calls ``f(x)`` on one preallocated batch ``x`` (float32 (B, C, S, S))
     for at least ``window_s`` seconds: whole calls only, so a window lasts ``window_s`` plus at most
-    one call; ``time.perf_counter`` around the loop."""
+    one call; ``time.perf_counter`` around the loop. One untimed call first: the first call after
+    another artifact ran took up to 1.95x the steady call time on the 2-vCPU host (thread pools
+    asleep, caches cold: benchmarks/throughput-window/first_call.json), a cost of the interleaving, not of the model."""
+    f(x)
     clock = time.perf_counter
     n, t0 = 0, clock()
     while True:
