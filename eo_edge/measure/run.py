@@ -15,7 +15,7 @@ Protocol (see ``docs/bench-schema.md`` for the JSON it writes):
   reported as the median and 5th-95th percentile of those per-round ratios.
 * Throughput: images/s at a larger batch (``throughput_batch``), sustained: the median over
   interleaved rounds (A B C A B C ...) of ``throughput_window_s`` s of back-to-back calls on one
-  preallocated batch each (a third round only where the first two differ by more than 3 %); the
+  preallocated batch each, after one untimed call (a third round only where the first two differ by more than 3 %); the
   record keeps the min and max of the rounds. The peak fraction uses this sustained figure.
 * Cost: parameters, MACs and FLOPs of the ONNX graph at the deployed input size
   (:mod:`eo_edge.measure.flops`; FLOPs = 2 x MACs), file size (MB = 1e6 bytes), peak resident
@@ -117,8 +117,8 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
         "protocol": {"warmup": opts.warmup, "runs": opts.runs, "throughput_batch": opts.throughput_batch,
                      "throughput_window_s": opts.throughput_window_s, "throughput_rounds": opts.throughput_rounds,
                      "throughput": "median images/s over interleaved rounds of throughput_window_s s of back-to-back "
-                                   "calls on one preallocated batch (a third round only where the first two differ "
-                                   "by more than 3 %)", "interleaved": True, "rounds": opts.rounds,
+                                   "calls on one preallocated batch, each after one untimed call (a third round only "
+                                   "where the first two differ by more than 3 %)", "interleaved": True, "rounds": opts.rounds,
                      "threads": threads, "backend": opts.backend, "timer": "time.perf_counter_ns, host latency"},
         "peak": {}, "artifacts": [], "comparisons": [], "failed": [], "interrupted": False}
     if opts.backend != "onnxruntime":
