@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -314,8 +315,6 @@ def run(req: BenchRequest, *, command: str = "", quiet: bool = False,
     from ..measure.run import run_bench
     from ..report import write_report
     from ..report.writer import keep_previous_run
-
-    import time
 
     p = plan(req)
     t0 = time.perf_counter()
