@@ -28,9 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def one_run(src: Path, work: Path, tag: str) -> dict:
-    """The default bench of the source tree ``src`` with an empty home; its wall time and outputs."""
-    home, out = work / f"home-{tag}", work / f"out-{tag}"
+def one_run(src: Path, work: Path, tree: str, i: int) -> dict:
+    """The default bench of the source tree ``src`` (``tree``: baseline or now, run ``i``) with an empty
+    home; its wall time and outputs."""
+    home, out = work / f"home-{tree}-{i}", work / f"out-{tree}-{i}"
     home.mkdir()
     env = {**os.environ, "EO_EDGE_HOME": str(home), "PYTHONPATH": str(src), "COLUMNS": "200"}
     t0 = time.perf_counter()
@@ -42,7 +43,7 @@ def one_run(src: Path, work: Path, tag: str) -> dict:
     run = json.loads((out / "bench.json").read_text()) if (out / "bench.json").is_file() else {}
     arts = run.get("artifacts", [])
     temps = [str(f) for d in (home, out) for f in d.rglob("*.partial*")]
-    return {"tree": tag, "wall_s": round(wall, 1), "exit": os.waitstatus_to_exitcode(status),
+    return {"tree": tree, "wall_s": round(wall, 1), "exit": os.waitstatus_to_exitcode(status),
             "max_rss_mb": round(ru.ru_maxrss / 1024, 1), "artifacts": len(arts),
             "backends": sorted({a.get("backend", "onnxruntime") for a in arts}),
             "left_out": [x["name"] for x in run.get("left_out", [])],
@@ -67,8 +68,7 @@ def main() -> None:
         runs = []
         for i in range(a.reps):
             for tag, src in (("baseline", base), ("now", ROOT)):
-                r = one_run(src, work, f"{tag}-{i}")
-                r["tree"] = tag
+                r = one_run(src, work, tag, i)
                 runs.append(r)
                 print(f"{tag:9s} run {i + 1}: {r['wall_s']:6.1f} s, {r['artifacts']} artifacts on "
                       f"{', '.join(r['backends'])}, peak RSS {r['max_rss_mb']:.0f} MB, left out {len(r['left_out'])}, "

@@ -16,26 +16,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from window import ARTIFACTS, ROOT
+from window import load_runs
 
-from eo_edge.backends import get_backend
-from eo_edge.data.resolve import measurement_data
-from eo_edge.data.transforms import preprocess
 from eo_edge.hostinfo import cpu_name
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--reps", type=int, default=8)
 ap.add_argument("--window", type=float, default=0.5)
 a = ap.parse_args()
-data, _ = measurement_data(None, None, False, log=lambda *_: None)
-runs = []
-for f, be in ARTIFACTS:
-    r = get_backend(be).load(ROOT / f, threads=2)
-    cfg = r.metadata["config"]
-    x = np.ascontiguousarray(preprocess(np.asarray(data.images[:64]), cfg["input_size"], cfg["mean"], cfg["std"]),
-                             np.float32)
-    r.infer(x)
-    runs.append((f"{Path(f).name}@{be}", r, x))
+runs = load_runs(64, 2)
 first: dict[str, list[float]] = {n: [] for n, _, _ in runs}
 steady: dict[str, list[float]] = {n: [] for n, _, _ in runs}
 for _ in range(a.reps):

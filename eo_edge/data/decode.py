@@ -15,8 +15,6 @@ IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
 
 
-
-
 def decode_tiff(data: bytes, size: int | None = None) -> tuple[np.ndarray, str | None]:
     """Decode a (Geo)TIFF, any compression GDAL reads (LZW, DEFLATE, JPEG, ...: the one raster
     reader, :func:`eo_edge.data.raster.read_image_bytes`): (H, W, C), every band, values exact in their
@@ -79,5 +77,3 @@ def decode_image(data: bytes, size: int | None = IMAGE_SIZE) -> tuple[np.ndarray
     except Exception as e:  # Pillow raises many types for bad files
         raise ValueError(f"{type(e).__name__}: {e}") from None
     return arr, ("; ".join(notes) or None)
-
-

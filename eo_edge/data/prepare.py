@@ -22,9 +22,9 @@ import numpy as np
 from ..errors import EOEdgeError
 from ..fileio import sha256_file, write_json
 from ..schemas import DATA
+from .bands import band_names, select_bands
 from .dataset import EUROSAT_SHA256, natural_key
 from .decode import IMAGE_EXTS, decode_image
-from .bands import band_names, select_bands
 from .sources import (
     SPLIT_DIRS,
     VAL_FRACTION,

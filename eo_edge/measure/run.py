@@ -116,9 +116,10 @@ def run_bench(arts: list[Artifact], data, data_info: dict, opts: BenchOptions, *
         "data": data_info,
         "protocol": {"warmup": opts.warmup, "runs": opts.runs, "throughput_batch": opts.throughput_batch,
                      "throughput_window_s": opts.throughput_window_s, "throughput_rounds": opts.throughput_rounds,
-                     "throughput": "median images/s over interleaved rounds of throughput_window_s s of back-to-back "
-                                   "calls on one preallocated batch, each after one untimed call (a third round only "
-                                   "where the first two differ by more than 3 %)", "interleaved": True, "rounds": opts.rounds,
+                     "throughput": f"median images/s over interleaved rounds of {opts.throughput_window_s:g} s of "
+                                   "back-to-back calls on one preallocated batch, each after one untimed call (up to "
+                                   f"{opts.throughput_rounds} rounds; a third only where the first two differ by more "
+                                   "than 3 %)", "interleaved": True, "rounds": opts.rounds,
                      "threads": threads, "backend": opts.backend, "timer": "time.perf_counter_ns, host latency"},
         "peak": {}, "artifacts": [], "comparisons": [], "failed": [], "interrupted": False}
     if opts.backend != "onnxruntime":

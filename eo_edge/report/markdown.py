@@ -101,14 +101,12 @@ def _protocol_section(run: dict) -> str:
            else f"artifacts run one after another ({p.get('rounds')} rounds)")
         + f"; {p.get('threads', NA)} thread(s). p50/p90/p99 are percentiles of the per-image latencies in ms.",
         f"- Throughput: batch {p.get('throughput_batch', NA)}, images per second"
-        + (f", sustained: median of interleaved rounds of {p['throughput_window_s']:g} s of back-to-back calls, "
-           "each after one untimed call "
-           f"(up to {p.get('throughput_rounds', NA)} rounds; a third only where the first two differ by > 3 %)."
-           if p.get("throughput_window_s") else ", best of 3 short bursts (runs before the sustained protocol)."),
+        + (f", sustained: {p['throughput']}." if p.get("throughput_window_s") and p.get("throughput")
+           else ", best of 3 short bursts (runs before the sustained protocol)."),
         "- MACs = multiply-accumulates, FLOPs = 2 x MACs (Conv/Gemm/MatMul of the ONNX graph at the "
         "stated input size; `eo_edge.measure.flops`).",
-        "- Peak RSS: a fresh process per artifact that loads it and runs a few batches (its own high-water mark, "
-        "MB); these processes run side by side, one per core.",
+        "- Peak RSS: a fresh process per artifact that loads it and runs it at the throughput batch (its own "
+        "high-water mark, MB).",
     ]
     if run.get("phases_s"):
         ph = run["phases_s"]
